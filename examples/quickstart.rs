@@ -1,0 +1,25 @@
+use reqwest_alf::ClientCredentials;
+use reqwest_middleware::ClientBuilder;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let auth = ClientCredentials::builder(
+        "https://tenant.eu.auth0.com/oauth/token",
+        std::env::var("CLIENT_ID")?,
+        std::env::var("CLIENT_SECRET")?,
+    )
+    .audience("https://fruits.example.com")
+    .build()?;
+
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(auth)
+        .build();
+
+    // The first request fetches a token; the next ones reuse it until it is about to expire.
+    let fruits = client
+        .get("https://fruits.example.com/fruits")
+        .send()
+        .await?;
+    println!("{}: {}", fruits.status(), fruits.text().await?);
+    Ok(())
+}

@@ -1,0 +1,494 @@
+//! [`ClientCredentialsBuilder`]: the options, their defaults, and validation at build time.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use retry_policies::policies::ExponentialBackoff;
+use url::{Host, Url, form_urlencoded};
+
+use crate::cache::{FlightKey, TokenCache};
+use crate::client_auth::{AuthMethod, ClientAuthentication};
+use crate::endpoint::TokenEndpoint;
+use crate::error::{ConfigError, Error};
+use crate::middleware::ClientCredentials;
+use crate::retry;
+use crate::secret::Secret;
+use crate::storage::{MemoryStorage, StorageKey, TokenStorage};
+use crate::token::{DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN};
+
+/// How long before its expiry a token counts as expired, unless
+/// [`expiry_margin`](ClientCredentialsBuilder::expiry_margin) says otherwise.
+pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+/// How long one token request may take, body included, unless
+/// [`token_request_timeout`](ClientCredentialsBuilder::token_request_timeout) says otherwise.
+pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Form parameters the crate sets itself, which [`extra_param`] may not override.
+///
+/// [`extra_param`]: ClientCredentialsBuilder::extra_param
+const RESERVED_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "audience",
+    "scope",
+    "client_assertion",
+    "client_assertion_type",
+];
+
+/// Options for a [`ClientCredentials`] middleware; made by [`ClientCredentials::builder`].
+///
+/// Nothing is checked until [`build`](Self::build), which reports the first problem it finds.
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct ClientCredentialsBuilder {
+    token_endpoint: String,
+    client_id: String,
+    client_secret: Secret,
+    audience: Option<String>,
+    scope: Option<String>,
+    extra_params: Vec<(String, String)>,
+    auth_method: AuthMethod,
+    default_expires_in: Duration,
+    expiry_margin: Duration,
+    storage: Option<Arc<dyn TokenStorage>>,
+    token_retry: ExponentialBackoff,
+    token_request_timeout: Duration,
+    http_client: Option<reqwest::Client>,
+    allow_insecure_http: bool,
+}
+
+impl ClientCredentialsBuilder {
+    pub(crate) fn new(
+        token_endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            token_endpoint: token_endpoint.into(),
+            client_id: client_id.into(),
+            client_secret: Secret::new(client_secret),
+            audience: None,
+            scope: None,
+            extra_params: Vec::new(),
+            auth_method: AuthMethod::default(),
+            default_expires_in: DEFAULT_EXPIRES_IN,
+            expiry_margin: DEFAULT_EXPIRY_MARGIN,
+            storage: None,
+            token_retry: retry::default_policy(),
+            token_request_timeout: DEFAULT_TOKEN_REQUEST_TIMEOUT,
+            http_client: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// The `audience` form parameter: the API the token is for. Auth0 requires it (the API's
+    /// identifier); other servers may use [`extra_param`](Self::extra_param)`("resource", …)`.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// The `scope` form parameter: space-separated scopes, e.g. `"read:fruits write:fruits"`.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Adds a form parameter to every token request, e.g. `resource` for RFC 8707 servers.
+    ///
+    /// The parameters the crate sets itself (`grant_type`, `client_id`, `client_secret`,
+    /// `audience`, `scope`, `client_assertion*`) are refused at build time: use the options
+    /// named after them.
+    pub fn extra_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_params.push((name.into(), value.into()));
+        self
+    }
+
+    /// How the client authenticates to the token endpoint. Default:
+    /// [`AuthMethod::ClientSecretBasic`]; Auth0 uses [`AuthMethod::ClientSecretPost`].
+    pub fn auth_method(mut self, auth_method: AuthMethod) -> Self {
+        self.auth_method = auth_method;
+        self
+    }
+
+    /// The lifetime of a token whose response has no `expires_in` (Auth0 may leave it out).
+    /// Default: [one hour](crate::DEFAULT_EXPIRES_IN). Must be between 1 second and 10 years.
+    /// This is alf's `token_default_expire_in`.
+    pub fn default_expires_in(mut self, lifetime: Duration) -> Self {
+        self.default_expires_in = lifetime;
+        self
+    }
+
+    /// How long before its expiry a token is treated as expired and replaced, so that it does
+    /// not expire on its way to the API. Default: [30 seconds](DEFAULT_EXPIRY_MARGIN). Never more
+    /// than half a token's lifetime is taken, so short-lived tokens are still used.
+    pub fn expiry_margin(mut self, margin: Duration) -> Self {
+        self.expiry_margin = margin;
+        self
+    }
+
+    /// Where tokens are kept. Default: a new [`MemoryStorage`], private to this middleware and
+    /// its clones. Give several middlewares the same storage (or clones of one
+    /// `MemoryStorage`) to share tokens between them.
+    pub fn storage(mut self, storage: impl TokenStorage) -> Self {
+        self.storage = Some(Arc::new(storage));
+        self
+    }
+
+    /// How failed token requests are retried: connection failures, timeouts, 5xx, 408 and 429
+    /// only, honouring `Retry-After` up to the policy's `max_retry_interval`. The same policy
+    /// type as `reqwest-retry`'s. Default: 3 retries, 100 ms doubling up to 10 s, with jitter.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use reqwest_alf::ClientCredentials;
+    /// use reqwest_alf::retry_policies::policies::ExponentialBackoff;
+    ///
+    /// let auth = ClientCredentials::builder("https://a.example/token", "id", "secret")
+    ///     .token_retry(
+    ///         ExponentialBackoff::builder()
+    ///             .retry_bounds(Duration::from_millis(50), Duration::from_secs(2))
+    ///             .build_with_max_retries(5),
+    ///     )
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    /// `build_with_max_retries(0)` turns retries off.
+    pub fn token_retry(mut self, policy: ExponentialBackoff) -> Self {
+        self.token_retry = policy;
+        self
+    }
+
+    /// How long one token request may take, reading the answer included. Default:
+    /// [10 seconds](DEFAULT_TOKEN_REQUEST_TIMEOUT). Retries get their own.
+    pub fn token_request_timeout(mut self, timeout: Duration) -> Self {
+        self.token_request_timeout = timeout;
+        self
+    }
+
+    /// The HTTP client for token requests. Default: a new client that follows no redirects
+    /// (token requests go to one fixed endpoint, RFC 6749 §3.2). Pass your own to share its
+    /// connection pool, proxy or TLS settings.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Allows a plain `http` token endpoint on a host that is not loopback. The client secret
+    /// then crosses the network in the clear: only for trusted networks and tests.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Checks the options and makes the middleware. No request is sent: the first token is
+    /// fetched on first use.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the token endpoint is not an `https` URL (or `http` to a
+    /// loopback host, unless [`allow_insecure_http`](Self::allow_insecure_http)), the client id
+    /// or secret is empty, an option is empty or out of range, or an extra parameter is one the
+    /// crate sets itself.
+    pub fn build(self) -> Result<ClientCredentials, Error> {
+        let url = self.validated_endpoint()?;
+        if self.client_id.is_empty() {
+            return Err(ConfigError::EmptyClientId.into());
+        }
+        if self.client_secret.is_empty() {
+            return Err(ConfigError::EmptyClientSecret.into());
+        }
+        for (option, value) in [("audience", &self.audience), ("scope", &self.scope)] {
+            if value.as_deref() == Some("") {
+                return Err(ConfigError::EmptyValue(option).into());
+            }
+        }
+        for (name, _) in &self.extra_params {
+            if name.is_empty() {
+                return Err(ConfigError::EmptyValue("an extra parameter's name").into());
+            }
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                return Err(ConfigError::ReservedParameter(name.clone()).into());
+            }
+        }
+        if self.default_expires_in.is_zero() || self.default_expires_in > MAX_EXPIRES_IN {
+            return Err(ConfigError::InvalidDuration {
+                option: "default_expires_in",
+                expected: "between 1 second and 10 years",
+            }
+            .into());
+        }
+        if self.token_request_timeout.is_zero() {
+            return Err(ConfigError::InvalidDuration {
+                option: "token_request_timeout",
+                expected: "longer than zero",
+            }
+            .into());
+        }
+        if self.token_retry.min_retry_interval > self.token_retry.max_retry_interval {
+            return Err(ConfigError::InvalidRetryPolicy.into());
+        }
+        let http = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
+        };
+
+        let key = StorageKey::new(
+            &url,
+            &self.client_id,
+            self.audience.as_deref(),
+            self.scope.as_deref(),
+            &self.extra_params,
+        );
+        let flight_key = FlightKey::new(
+            &key,
+            &self.client_secret,
+            &format!("{:?}", self.auth_method),
+            self.default_expires_in,
+            self.expiry_margin,
+        );
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        if let Some(audience) = &self.audience {
+            form.append_pair("audience", audience);
+        }
+        if let Some(scope) = &self.scope {
+            form.append_pair("scope", scope);
+        }
+        form.extend_pairs(&self.extra_params);
+
+        let mut display = url.clone();
+        display.set_query(None);
+        display.set_fragment(None);
+        let endpoint = TokenEndpoint {
+            display: Arc::from(display.as_str()),
+            url,
+            form: form.finish(),
+            client_auth: ClientAuthentication::new(
+                &self.auth_method,
+                &self.client_id,
+                &self.client_secret,
+            ),
+            http,
+            retry: self.token_retry,
+            timeout: self.token_request_timeout,
+            default_expires_in: self.default_expires_in,
+        };
+        Ok(ClientCredentials::from_cache(TokenCache {
+            key,
+            flight_key,
+            storage: self
+                .storage
+                .unwrap_or_else(|| Arc::new(MemoryStorage::new())),
+            endpoint,
+            margin: self.expiry_margin,
+            current: ArcSwapOption::empty(),
+        }))
+    }
+
+    fn validated_endpoint(&self) -> Result<Url, ConfigError> {
+        let url = Url::parse(self.token_endpoint.trim())
+            .map_err(|e| ConfigError::InvalidTokenEndpoint(e.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::CredentialsInUrl);
+        }
+        let host = match url.host() {
+            Some(host) => host,
+            None => return Err(ConfigError::InvalidTokenEndpoint("it has no host".into())),
+        };
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if self.allow_insecure_http || is_loopback(&host) => Ok(url),
+            "http" => Err(ConfigError::InsecureTokenEndpoint(host.to_string())),
+            other => Err(ConfigError::UnsupportedScheme(other.to_owned())),
+        }
+    }
+}
+
+fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+impl fmt::Debug for ClientCredentialsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsBuilder")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("audience", &self.audience)
+            .field("scope", &self.scope)
+            .field("extra_params", &self.extra_params)
+            .field("auth_method", &self.auth_method)
+            .field("default_expires_in", &self.default_expires_in)
+            .field("expiry_margin", &self.expiry_margin)
+            .field("custom_storage", &self.storage.is_some())
+            .field("token_retry", &self.token_retry)
+            .field("token_request_timeout", &self.token_request_timeout)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(endpoint: &str) -> Result<ClientCredentials, Error> {
+        ClientCredentials::builder(endpoint, "id", "secret").build()
+    }
+
+    fn config_error(result: Result<ClientCredentials, Error>) -> ConfigError {
+        match result {
+            Err(Error::InvalidConfig(e)) => e,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn https_and_loopback_http_are_accepted() {
+        for endpoint in [
+            "https://tenant.example/oauth/token",
+            "https://tenant.example:8443/token?api-version=2",
+            "http://localhost:8080/token",
+            "http://api.localhost/token",
+            "http://127.0.0.1/token",
+            "http://127.8.9.1/token",
+            "http://[::1]:9000/token",
+        ] {
+            assert!(build(endpoint).is_ok(), "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_are_refused_with_a_reason() {
+        assert!(matches!(
+            config_error(build("not a url")),
+            ConfigError::InvalidTokenEndpoint(_)
+        ));
+        assert!(matches!(
+            config_error(build("")),
+            ConfigError::InvalidTokenEndpoint(_)
+        ));
+        assert_eq!(
+            config_error(build("ftp://tenant.example/token")),
+            ConfigError::UnsupportedScheme("ftp".into())
+        );
+        assert!(matches!(
+            config_error(build("mailto:someone@tenant.example")),
+            ConfigError::InvalidTokenEndpoint(_) | ConfigError::UnsupportedScheme(_)
+        ));
+        assert_eq!(
+            config_error(build("http://tenant.example/token")),
+            ConfigError::InsecureTokenEndpoint("tenant.example".into())
+        );
+        assert_eq!(
+            config_error(build("https://user:pw@tenant.example/token")),
+            ConfigError::CredentialsInUrl
+        );
+    }
+
+    #[test]
+    fn insecure_http_can_be_allowed() {
+        let built = ClientCredentials::builder("http://tenant.example/token", "id", "secret")
+            .allow_insecure_http(true)
+            .build();
+        assert!(built.is_ok());
+    }
+
+    #[test]
+    fn empty_credentials_are_refused() {
+        let e = config_error(ClientCredentials::builder("https://a.example/t", "", "s").build());
+        assert_eq!(e, ConfigError::EmptyClientId);
+        let e = config_error(ClientCredentials::builder("https://a.example/t", "id", "").build());
+        assert_eq!(e, ConfigError::EmptyClientSecret);
+    }
+
+    #[test]
+    fn empty_options_and_reserved_parameters_are_refused() {
+        let builder = || ClientCredentials::builder("https://a.example/t", "id", "secret");
+        assert_eq!(
+            config_error(builder().audience("").build()),
+            ConfigError::EmptyValue("audience")
+        );
+        assert_eq!(
+            config_error(builder().scope("").build()),
+            ConfigError::EmptyValue("scope")
+        );
+        assert!(matches!(
+            config_error(builder().extra_param("", "x").build()),
+            ConfigError::EmptyValue(_)
+        ));
+        for name in RESERVED_PARAMS {
+            assert_eq!(
+                config_error(builder().extra_param(*name, "x").build()),
+                ConfigError::ReservedParameter(name.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn durations_out_of_range_are_refused() {
+        let builder = || ClientCredentials::builder("https://a.example/t", "id", "secret");
+        for lifetime in [Duration::ZERO, MAX_EXPIRES_IN + Duration::from_secs(1)] {
+            assert!(matches!(
+                config_error(builder().default_expires_in(lifetime).build()),
+                ConfigError::InvalidDuration {
+                    option: "default_expires_in",
+                    ..
+                }
+            ));
+        }
+        assert!(matches!(
+            config_error(builder().token_request_timeout(Duration::ZERO).build()),
+            ConfigError::InvalidDuration {
+                option: "token_request_timeout",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_upside_down_retry_policy_is_refused_not_a_panic() {
+        let mut policy = retry::default_policy();
+        policy.min_retry_interval = Duration::from_secs(5);
+        policy.max_retry_interval = Duration::from_secs(1);
+        let result = ClientCredentials::builder("https://a.example/t", "id", "secret")
+            .token_retry(policy)
+            .build();
+        assert_eq!(config_error(result), ConfigError::InvalidRetryPolicy);
+    }
+
+    #[test]
+    fn the_form_holds_every_configured_parameter_and_no_secret() {
+        let auth = ClientCredentials::builder("https://a.example/t", "id", "secret")
+            .audience("https://api.example/")
+            .scope("read:a write:b")
+            .extra_param("resource", "urn:x")
+            .build()
+            .unwrap();
+        assert_eq!(
+            auth.cache().endpoint.form,
+            "grant_type=client_credentials&audience=https%3A%2F%2Fapi.example%2F\
+             &scope=read%3Aa+write%3Ab&resource=urn%3Ax"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let builder = ClientCredentials::builder("https://a.example/t", "id", "hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+    }
+}

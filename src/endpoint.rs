@@ -1,0 +1,226 @@
+//! The token request (RFC 6749 §4.4): form body, client authentication, retries, and reading
+//! the answer into a [`Token`] or a typed [`Error`].
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use retry_policies::policies::ExponentialBackoff;
+use url::Url;
+
+use crate::client_auth::ClientAuthentication;
+use crate::error::{Error, LONG_VALUE, OAuthError, SHORT_VALUE, TokenResponseError, printable};
+use crate::retry;
+use crate::token::{Token, parse_token_response};
+
+/// The most a token response body may hold. Real ones are a few kilobytes at most; anything
+/// larger is a misbehaving server, and is not worth the memory.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything needed to ask the authorization server for a token.
+pub(crate) struct TokenEndpoint {
+    pub(crate) url: Url,
+    /// The URL without its query, for messages and logs.
+    pub(crate) display: Arc<str>,
+    /// `grant_type=client_credentials` and the audience, scope and extra parameters,
+    /// form-encoded once. Never holds a secret.
+    pub(crate) form: String,
+    pub(crate) client_auth: ClientAuthentication,
+    pub(crate) http: reqwest::Client,
+    pub(crate) retry: ExponentialBackoff,
+    pub(crate) timeout: Duration,
+    pub(crate) default_expires_in: Duration,
+}
+
+/// Why one attempt failed, before deciding whether to try again.
+enum Failure {
+    Transport(reqwest::Error),
+    Status {
+        status: StatusCode,
+        oauth_error: Option<OAuthError>,
+        retry_after: Option<Duration>,
+    },
+    Response(TokenResponseError),
+}
+
+impl Failure {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Failure::Transport(error) => retry::is_retryable_transport(error),
+            Failure::Status { status, .. } => retry::is_retryable_status(*status),
+            Failure::Response(_) => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Failure::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn into_error(self, endpoint: &str, attempts: u32) -> Error {
+        let endpoint = endpoint.to_owned();
+        match self {
+            Failure::Transport(source) => Error::Transport {
+                endpoint,
+                attempts,
+                source: Arc::new(source.without_url()),
+            },
+            Failure::Status {
+                status,
+                oauth_error,
+                retry_after,
+            } => Error::TokenEndpoint {
+                endpoint,
+                status,
+                oauth_error,
+                attempts,
+                retry_after,
+            },
+            Failure::Response(reason) => Error::InvalidTokenResponse { endpoint, reason },
+        }
+    }
+}
+
+impl TokenEndpoint {
+    /// Gets a new token, retrying where a retry can help.
+    pub(crate) async fn fetch(&self) -> Result<Token, Error> {
+        let started_at = SystemTime::now();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            tracing::debug!(endpoint = %self.display, attempt = attempts, "requesting an access token");
+            let failure = match self.attempt().await {
+                Ok(token) => return Ok(token),
+                Err(failure) => failure,
+            };
+            let delay = if failure.is_retryable() {
+                retry::next_delay(&self.retry, started_at, attempts - 1, failure.retry_after())
+            } else {
+                None
+            };
+            let error = failure.into_error(&self.display, attempts);
+            let Some(delay) = delay else {
+                tracing::warn!(endpoint = %self.display, attempts, error = %error, "could not get an access token");
+                return Err(error);
+            };
+            tracing::warn!(
+                endpoint = %self.display,
+                attempt = attempts,
+                retry_in_ms = delay.as_millis() as u64,
+                error = %error,
+                "token request failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One token request, and its answer read.
+    async fn attempt(&self) -> Result<Token, Failure> {
+        let mut body = self.form.clone();
+        if let Some(fields) = self.client_auth.form_fields() {
+            body.push('&');
+            body.push_str(fields);
+        }
+        let mut request = self
+            .http
+            .post(self.url.clone())
+            .timeout(self.timeout)
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            )
+            .body(body);
+        if let Some(header) = self.client_auth.header() {
+            request = request.header(AUTHORIZATION, header.clone());
+        }
+
+        let sent_at = SystemTime::now();
+        let mut response = request.send().await.map_err(Failure::Transport)?;
+        let status = response.status();
+        let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+        let body = read_capped(&mut response).await?;
+
+        if !status.is_success() {
+            return Err(Failure::Status {
+                status,
+                oauth_error: body.as_deref().and_then(parse_oauth_error),
+                retry_after,
+            });
+        }
+        let body = body.ok_or(Failure::Response(TokenResponseError::BodyTooLarge(
+            MAX_BODY_BYTES,
+        )))?;
+        parse_token_response(&body, sent_at, self.default_expires_in).map_err(Failure::Response)
+    }
+}
+
+/// The whole body, or `None` once it grows past [`MAX_BODY_BYTES`] (the rest is not read).
+async fn read_capped(response: &mut reqwest::Response) -> Result<Option<Vec<u8>>, Failure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// An RFC 6749 §5.2 error body, if that is what this is.
+fn parse_oauth_error(body: &[u8]) -> Option<OAuthError> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = |name: &str, max: usize| {
+        value
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(|s| printable(s, max))
+    };
+    Some(OAuthError {
+        error: text("error", SHORT_VALUE)?,
+        description: text("error_description", LONG_VALUE),
+        uri: text("error_uri", LONG_VALUE),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oauth_errors_are_read_from_json_bodies() {
+        let error = parse_oauth_error(
+            br#"{"error":"invalid_client","error_description":"Unauthorized","error_uri":"https://e/x"}"#,
+        )
+        .unwrap();
+        assert_eq!(error.error(), "invalid_client");
+        assert_eq!(error.description(), Some("Unauthorized"));
+        assert_eq!(error.uri(), Some("https://e/x"));
+    }
+
+    #[test]
+    fn bodies_without_an_error_code_are_not_oauth_errors() {
+        for body in [
+            &b"<html>oops</html>"[..],
+            b"{}",
+            br#"{"error":42}"#,
+            b"",
+            b"[1]",
+        ] {
+            assert_eq!(parse_oauth_error(body), None);
+        }
+    }
+
+    #[test]
+    fn long_descriptions_are_capped() {
+        let body = format!(
+            r#"{{"error":"invalid_request","error_description":"{}"}}"#,
+            "x".repeat(10_000)
+        );
+        let error = parse_oauth_error(body.as_bytes()).unwrap();
+        assert_eq!(error.description().unwrap().chars().count(), LONG_VALUE + 1);
+    }
+}

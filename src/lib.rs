@@ -1,0 +1,115 @@
+//! OAuth 2 client-credentials middleware for [`reqwest`]: every request that goes through it
+//! carries an access token, fetched on first use, kept until it is about to expire, and replaced
+//! when the API says it is no longer good. A port of Python's `alf` to
+//! [`reqwest_middleware`].
+//!
+//! # Quick start
+//! ```no_run
+//! use reqwest_alf::ClientCredentials;
+//! use reqwest_middleware::ClientBuilder;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = ClientCredentials::builder(
+//!     "https://tenant.eu.auth0.com/oauth/token",
+//!     "my-client-id",
+//!     "my-client-secret",
+//! )
+//! .audience("https://fruits.example.com")
+//! .build()?;
+//!
+//! let client = ClientBuilder::new(reqwest::Client::new()).with(auth).build();
+//!
+//! // The first request fetches a token; the next ones reuse it until it is about to expire.
+//! let fruits = client.get("https://fruits.example.com/fruits").send().await?;
+//! println!("{}", fruits.text().await?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! When no token can be had, the request is not sent and the error says why:
+//! ```no_run
+//! # async fn run(client: reqwest_middleware::ClientWithMiddleware) {
+//! match client.get("https://fruits.example.com/fruits").send().await {
+//!     Ok(response) => println!("{}", response.status()),
+//!     Err(error) => match reqwest_alf::Error::from_middleware_error(&error) {
+//!         Some(no_token) => eprintln!("no token: {no_token} (retryable: {})", no_token.is_retryable()),
+//!         None => eprintln!("request failed: {error}"),
+//!     },
+//! }
+//! # }
+//! ```
+//!
+//! # How it works
+//! For each request:
+//! 1. If the request already has an `Authorization` header, it is sent as it is.
+//! 2. The current token is taken from an in-process copy when it is not within the expiry
+//!    margin: no lock, no await, no I/O.
+//! 3. Otherwise one task fetches: it reads the [`TokenStorage`] (a token another middleware
+//!    or process stored), and only if that holds no fresh token, asks the token endpoint
+//!    (`POST`, `grant_type=client_credentials`), retrying transient failures with backoff.
+//!    The new token goes to the storage and the in-process copy.
+//! 4. The token is sent as `Authorization: Bearer …`, a header value marked sensitive.
+//! 5. If the API answers 401, that token is forgotten (unless already replaced), a new one is
+//!    got the same way, and the request is sent once more. A second 401 goes to the caller.
+//!
+//! # Behavior
+//! - **Concurrency.** N concurrent requests on a cold cache make one token call, and wait for
+//!   its result; so do requests through different [`ClientCredentials`] with the same settings
+//!   in one process. A failed fetch is reported to every request that waited for it; the next
+//!   request tries again.
+//! - **Expiry.** A token expires `expires_in` seconds after its request was sent, or after
+//!   [`default_expires_in`](ClientCredentialsBuilder::default_expires_in) (one hour by default)
+//!   when the server does not say. It is replaced
+//!   [`expiry_margin`](ClientCredentialsBuilder::expiry_margin) (30 s) early, but never earlier
+//!   than half-way through its lifetime.
+//! - **Retries of the token call** happen only on connection failures, timeouts, 5xx, 408 and
+//!   429, honouring `Retry-After`; see
+//!   [`token_retry`](ClientCredentialsBuilder::token_retry). A 400 or 401 from the token
+//!   endpoint (`invalid_client`, `invalid_grant`, …) is final, and the error carries the
+//!   server's `error` and `error_description`.
+//! - **Replay after 401.** Only requests whose body can be cloned are replayed, and only once.
+//!   A streaming body cannot be sent twice: its 401 goes to the caller (with a `tracing`
+//!   warning), and the next request gets a new token. A 401 makes the middleware forget only
+//!   the token that was rejected: a token another task fetched meanwhile is kept.
+//! - **Failures.** When no token can be had, the API request is not sent and the caller gets
+//!   [`Error`] inside [`reqwest_middleware::Error::Middleware`]. Storage failures never fail a
+//!   request: a failed read is a miss, a failed write is logged.
+//! - **Secrets.** The client secret and access tokens never appear in `Debug` output, error
+//!   messages or logs, and storage keys are derived without the secret.
+//!
+//! # Features
+//! - `default-tls` (default): reqwest's default TLS for the token client. Turn it off to choose
+//!   a TLS backend through reqwest's own features.
+//!
+//! # Logging
+//! Events go to [`tracing`]: `debug` for each token request and replay, `warn` for retries,
+//! failed fetches, storage failures and requests that could not be replayed.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub, missing_debug_implementations)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod builder;
+mod cache;
+mod client_auth;
+mod endpoint;
+mod error;
+mod middleware;
+mod retry;
+mod secret;
+mod single_flight;
+mod storage;
+mod token;
+
+pub use builder::{ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_TOKEN_REQUEST_TIMEOUT};
+pub use client_auth::AuthMethod;
+pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
+pub use middleware::ClientCredentials;
+pub use storage::{MemoryStorage, StorageError, TokenStorage};
+pub use token::{AccessToken, DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Token};
+
+/// The retry policy crate used by [`ClientCredentialsBuilder::token_retry`], re-exported so no
+/// second dependency is needed; it is the one `reqwest-retry` uses.
+pub use retry_policies;

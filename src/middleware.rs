@@ -1,0 +1,151 @@
+//! [`ClientCredentials`]: the middleware that attaches a token to every request, and replays a
+//! request once after a 401.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Extensions, StatusCode, header::AUTHORIZATION};
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::builder::ClientCredentialsBuilder;
+use crate::cache::TokenCache;
+use crate::error::Error;
+use crate::token::Token;
+
+/// OAuth 2 client-credentials middleware for [`reqwest_middleware`]: gets an access token on
+/// first use, keeps it until it is about to expire, and sends it as `Authorization: Bearer …`
+/// with every request.
+///
+/// Cheap to clone: clones share one token cache. Make one per set of credentials and audience,
+/// and clone it where needed.
+///
+/// See the [crate documentation](crate) for an example and for how it behaves under concurrency
+/// and failure.
+#[derive(Clone)]
+pub struct ClientCredentials {
+    cache: Arc<TokenCache>,
+}
+
+impl ClientCredentials {
+    /// Starts building a middleware for the given token endpoint and client credentials.
+    ///
+    /// Nothing is checked or sent until [`build`](ClientCredentialsBuilder::build).
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::ClientCredentials;
+    ///
+    /// let auth = ClientCredentials::builder("https://tenant.example/oauth/token", "id", "secret")
+    ///     .audience("https://api.example")
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn builder(
+        token_endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> ClientCredentialsBuilder {
+        ClientCredentialsBuilder::new(token_endpoint, client_id, client_secret)
+    }
+
+    pub(crate) fn from_cache(cache: TokenCache) -> Self {
+        Self {
+            cache: Arc::new(cache),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cache(&self) -> &Arc<TokenCache> {
+        &self.cache
+    }
+
+    /// The current access token, fetched if there is none or it is about to expire: for callers
+    /// that do not send their requests through `reqwest_middleware`.
+    ///
+    /// # Errors
+    /// When no token can be had: the token endpoint cannot be reached, refuses the client, or
+    /// answers with something that is not a usable token.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # async fn run() -> Result<(), reqwest_alf::Error> {
+    /// let auth = reqwest_alf::ClientCredentials::builder(
+    ///     "https://tenant.example/oauth/token", "id", "secret",
+    /// )
+    /// .build()?;
+    /// let token = auth.token().await?;
+    /// let response = reqwest::Client::new()
+    ///     .get("https://api.example/things")
+    ///     .bearer_auth(token.access_token().secret())
+    ///     .send()
+    ///     .await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn token(&self) -> Result<Token, Error> {
+        Ok(self.cache.fresh_token().await?.token.clone())
+    }
+}
+
+#[async_trait]
+impl Middleware for ClientCredentials {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        // The caller chose its own credentials for this request: leave them alone.
+        if request.headers().contains_key(AUTHORIZATION) {
+            return next.run(request, extensions).await;
+        }
+
+        let used = self
+            .cache
+            .fresh_token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, used.header.clone());
+        let replay = request.try_clone();
+
+        let response = next.clone().run(request, extensions).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let Some(mut replay) = replay else {
+            tracing::warn!(
+                key = %self.cache.key,
+                "the API answered 401, and the request is not replayed: its body is a stream \
+                 that cannot be sent twice; the next request gets a new token"
+            );
+            self.cache.invalidate(&used).await;
+            return Ok(response);
+        };
+
+        tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
+        self.cache.invalidate(&used).await;
+        let fresh = self
+            .cache
+            .fresh_token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        replay
+            .headers_mut()
+            .insert(AUTHORIZATION, fresh.header.clone());
+        next.run(replay, extensions).await
+    }
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("token_endpoint", &self.cache.endpoint.display)
+            .field("client_auth", &self.cache.endpoint.client_auth)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,112 @@
+//! Where tokens are kept between requests, and between processes.
+//!
+//! [`TokenStorage`] is the extension point: implement it to keep tokens in any shared store.
+//! The middleware keeps an in-process copy of the current token in front of the storage, so a
+//! storage is read only when that copy is missing or stale, not on every request.
+
+mod key;
+mod memory;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::token::Token;
+
+pub(crate) use key::StorageKey;
+pub use memory::MemoryStorage;
+
+/// The error a storage backend reports: any error type will do, so that backends need none of
+/// this crate's types.
+pub type StorageError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A place to keep tokens by key, shared by every middleware that is given it.
+///
+/// Keys are opaque strings derived from the token endpoint, client id, audience, scope and extra
+/// parameters (never the secret); the same settings give the same key in every process.
+///
+/// Failures degrade, never break: an error from [`get`](TokenStorage::get) is treated as a
+/// miss, an error from [`set`](TokenStorage::set) or a removal is logged, and the request still
+/// gets its token. A value that cannot be read back should be reported as a miss (`Ok(None)`)
+/// or an error, never a panic.
+///
+/// # Example
+/// A storage that keeps tokens in a `Mutex<HashMap>` (what [`MemoryStorage`] does):
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use reqwest_alf::{StorageError, Token, TokenStorage};
+///
+/// #[derive(Default)]
+/// struct MapStorage(Mutex<HashMap<String, Token>>);
+///
+/// #[async_trait::async_trait]
+/// impl TokenStorage for MapStorage {
+///     async fn get(&self, key: &str) -> Result<Option<Token>, StorageError> {
+///         Ok(self.0.lock().unwrap().get(key).cloned())
+///     }
+///     async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError> {
+///         self.0.lock().unwrap().insert(key.to_owned(), token.clone());
+///         Ok(())
+///     }
+///     async fn remove(&self, key: &str) -> Result<(), StorageError> {
+///         self.0.lock().unwrap().remove(key);
+///         Ok(())
+///     }
+/// }
+///
+/// let auth = reqwest_alf::ClientCredentials::builder("https://a.example/token", "id", "secret")
+///     .storage(MapStorage::default())
+///     .build()?;
+/// # Ok::<(), reqwest_alf::Error>(())
+/// ```
+#[async_trait]
+pub trait TokenStorage: Send + Sync + 'static {
+    /// The token kept under `key`, if any. Expired tokens may be returned: the caller judges
+    /// freshness.
+    async fn get(&self, key: &str) -> Result<Option<Token>, StorageError>;
+
+    /// Keeps `token` under `key`, replacing what was there. A backend may drop the token once
+    /// it has expired ([`Token::expires_at`]).
+    async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError>;
+
+    /// Removes whatever is kept under `key`.
+    async fn remove(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Removes the token under `key` only if it is still `rejected` (same access token), and
+    /// says whether it did. Called after the API answered 401 to `rejected`, so that a token
+    /// another instance has just stored in its place survives.
+    ///
+    /// The default reads, compares and removes in three steps: between the read and the removal
+    /// another instance may store a fresh token, which is then removed, and the next request
+    /// fetches one more token than needed. Nothing worse follows. Backends that can compare and
+    /// delete atomically (a Redis script, a SQL `DELETE … WHERE token = $1`) should override it.
+    async fn remove_if_same(&self, key: &str, rejected: &Token) -> Result<bool, StorageError> {
+        match self.get(key).await? {
+            Some(kept) if kept.access_token() == rejected.access_token() => {
+                self.remove(key).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl<S: TokenStorage + ?Sized> TokenStorage for Arc<S> {
+    async fn get(&self, key: &str) -> Result<Option<Token>, StorageError> {
+        (**self).get(key).await
+    }
+
+    async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError> {
+        (**self).set(key, token).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StorageError> {
+        (**self).remove(key).await
+    }
+
+    async fn remove_if_same(&self, key: &str, rejected: &Token) -> Result<bool, StorageError> {
+        (**self).remove_if_same(key, rejected).await
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: one binary, a module per behaviour. HTTP is mocked with httpmock; every
+//! test starts its own servers, and counts calls exactly.
+
+mod support;
+
+mod caching;
+mod concurrency;
+mod readme;
+mod replay;
+mod retry;
+mod secrets;
+mod storage;
+mod token_request;
+mod token_response;

@@ -1,0 +1,216 @@
+//! A 401 from the API: a new token and one replay, never more.
+
+use futures_util::stream;
+use httpmock::MockServer;
+use reqwest_alf::MemoryStorage;
+
+use crate::support;
+
+#[tokio::test]
+async fn a_401_gets_a_new_token_and_replays_once() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let revoked = support::api_rejecting(&api, "token-1").await;
+    let fruits = api
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/fruits")
+                .header("authorization", "Bearer token-2")
+                .header("x-request", "kept")
+                .body("name=cherry");
+            then.status(201);
+        })
+        .await;
+    let revoked_post = api
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/fruits")
+                .header("authorization", "Bearer token-1");
+            then.status(401);
+        })
+        .await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let response = client
+        .post(api.url("/fruits"))
+        .header("x-request", "kept")
+        .body("name=cherry")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 201);
+    assert_eq!(token_calls.get(), 2);
+    revoked_post.assert_calls_async(1).await;
+    fruits.assert_calls_async(1).await;
+    revoked.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn a_second_401_goes_to_the_caller_as_it_is() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let always_401 = api
+        .mock_async(|when, then| {
+            when.method("GET").path("/fruits");
+            then.status(401)
+                .header("www-authenticate", "Bearer")
+                .body("go away");
+        })
+        .await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let response = client.get(api.url("/fruits")).send().await.unwrap();
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(response.text().await.unwrap(), "go away");
+    assert_eq!(token_calls.get(), 2);
+    always_401.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn a_streaming_body_is_not_replayed() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let revoked = api
+        .mock_async(|when, then| {
+            when.method("PUT")
+                .path("/upload")
+                .header("authorization", "Bearer token-1");
+            then.status(401);
+        })
+        .await;
+    let accepted = support::api_accepting(&api, "token-2").await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let chunks = stream::iter([Ok::<_, std::io::Error>("part one, "), Ok("part two")]);
+    let response = client
+        .put(api.url("/upload"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 401, "the 401 goes to the caller");
+    assert_eq!(
+        token_calls.get(),
+        1,
+        "no new token for a request that is not replayed"
+    );
+    revoked.assert_calls_async(1).await;
+
+    // The rejected token is forgotten all the same: the next request gets a new one.
+    let response = client.get(api.url("/fruits")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(token_calls.get(), 2);
+    accepted.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn an_authorization_header_set_by_the_caller_is_left_alone() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let own = api
+        .mock_async(|when, then| {
+            when.method("GET")
+                .path("/fruits")
+                .header("authorization", "Basic b3du");
+            then.status(401);
+        })
+        .await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let response = client
+        .get(api.url("/fruits"))
+        .header("authorization", "Basic b3du")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 401, "not replayed");
+    assert_eq!(token_calls.get(), 0, "no token fetched");
+    own.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_stale_401_does_not_wipe_the_token_another_instance_just_stored() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let storage = MemoryStorage::new();
+    let a = support::client(
+        support::builder(&auth)
+            .storage(storage.clone())
+            .build()
+            .unwrap(),
+    );
+    let b_credentials = support::builder(&auth)
+        .storage(storage.clone())
+        .build()
+        .unwrap();
+    let b = support::client(b_credentials.clone());
+
+    // Both instances start with token-1, shared through the storage.
+    let accepted = support::api_accepting(&api, "token-1").await;
+    a.get(api.url("/fruits")).send().await.unwrap();
+    b.get(api.url("/fruits")).send().await.unwrap();
+    assert_eq!(token_calls.get(), 1);
+    accepted.delete_async().await;
+
+    // token-1 is revoked. A meets the 401 first and stores token-2.
+    let revoked = support::api_rejecting(&api, "token-1").await;
+    let fruits = support::api_accepting(&api, "token-2").await;
+    assert_eq!(
+        a.get(api.url("/fruits")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(token_calls.get(), 2);
+
+    // B still holds token-1; its 401 must not remove token-2, which B then picks up.
+    assert_eq!(
+        b.get(api.url("/fruits")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(token_calls.get(), 2, "token-2 survived B's stale 401");
+    assert_eq!(
+        b_credentials.token().await.unwrap().access_token().secret(),
+        "token-2"
+    );
+    revoked.assert_calls_async(2).await;
+    fruits.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn if_no_new_token_can_be_had_after_a_401_the_caller_gets_the_error() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let first = auth
+        .mock_async(|when, then| {
+            when.method("POST").path(support::TOKEN_PATH);
+            then.status(200)
+                .body(support::token_json("token-1", Some(3600)));
+        })
+        .await;
+    first.up_to_n_times_async(1).await;
+    let refused = auth
+        .mock_async(|when, then| {
+            when.method("POST").path(support::TOKEN_PATH);
+            then.status(401).body(r#"{"error":"invalid_client"}"#);
+        })
+        .await;
+    let revoked = support::api_rejecting(&api, "token-1").await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let error = client.get(api.url("/fruits")).send().await.unwrap_err();
+
+    let error = support::alf_error(&error);
+    assert_eq!(error.oauth_error().unwrap().error(), "invalid_client");
+    first.assert_calls_async(1).await;
+    refused.assert_calls_async(1).await;
+    revoked.assert_calls_async(1).await;
+}

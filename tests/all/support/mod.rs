@@ -1,0 +1,141 @@
+//! Shared test helpers: a mock authorization server that hands out numbered tokens, a mock API
+//! that accepts a given token, and middleware builders with millisecond backoff.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
+use reqwest_alf::retry_policies::Jitter;
+use reqwest_alf::retry_policies::policies::ExponentialBackoff;
+use reqwest_alf::{ClientCredentials, ClientCredentialsBuilder};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "s3cr3t-client-secret";
+pub const TOKEN_PATH: &str = "/oauth/token";
+
+/// Retries after 1, 2, 4 … ms: tests never wait for seconds.
+pub fn fast_retry(max_retries: u32) -> ExponentialBackoff {
+    ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), Duration::from_millis(20))
+        .jitter(Jitter::None)
+        .build_with_max_retries(max_retries)
+}
+
+/// A builder aimed at `auth`'s token endpoint, with fast retries.
+pub fn builder(auth: &MockServer) -> ClientCredentialsBuilder {
+    ClientCredentials::builder(auth.url(TOKEN_PATH), CLIENT_ID, CLIENT_SECRET)
+        .token_retry(fast_retry(3))
+}
+
+pub fn client(auth: ClientCredentials) -> ClientWithMiddleware {
+    ClientBuilder::new(reqwest::Client::new())
+        .with(auth)
+        .build()
+}
+
+/// A JSON token response.
+pub fn token_json(token: &str, expires_in: Option<u64>) -> String {
+    match expires_in {
+        Some(seconds) => {
+            format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{seconds}}}"#)
+        }
+        None => format!(r#"{{"access_token":"{token}","token_type":"Bearer"}}"#),
+    }
+}
+
+/// Counts calls across mocks and threads.
+#[derive(Clone, Default)]
+pub struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    /// Adds one and returns the new count.
+    pub fn bump(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A token endpoint that answers `token-1`, `token-2`, … with the given `expires_in`, and counts
+/// its calls.
+pub async fn numbered_tokens<'a>(
+    auth: &'a MockServer,
+    expires_in: Option<u64>,
+) -> (Mock<'a>, Counter) {
+    let calls = Counter::default();
+    let counter = calls.clone();
+    let mock = auth
+        .mock_async(move |when, then| {
+            when.method("POST").path(TOKEN_PATH);
+            then.respond_with(move |_: &HttpMockRequest| {
+                let n = counter.bump();
+                json_response(200, &token_json(&format!("token-{n}"), expires_in))
+            });
+        })
+        .await;
+    (mock, calls)
+}
+
+pub fn json_response(status: u16, body: &str) -> HttpMockResponse {
+    HttpMockResponse::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .build()
+}
+
+/// An API endpoint `GET /fruits` that answers 200 to `Authorization: Bearer {token}`.
+pub async fn api_accepting<'a>(api: &'a MockServer, token: &str) -> Mock<'a> {
+    let bearer = format!("Bearer {token}");
+    api.mock_async(move |when, then| {
+        when.method("GET")
+            .path("/fruits")
+            .header("authorization", bearer);
+        then.status(200).body("apple,banana");
+    })
+    .await
+}
+
+/// An API endpoint `GET /fruits` that answers 401 to `Authorization: Bearer {token}`.
+pub async fn api_rejecting<'a>(api: &'a MockServer, token: &str) -> Mock<'a> {
+    let bearer = format!("Bearer {token}");
+    api.mock_async(move |when, then| {
+        when.method("GET")
+            .path("/fruits")
+            .header("authorization", bearer);
+        then.status(401)
+            .header("www-authenticate", r#"Bearer error="invalid_token""#);
+    })
+    .await
+}
+
+/// The crate's error inside a middleware error, or a panic saying what came instead.
+pub fn alf_error(error: &reqwest_middleware::Error) -> &reqwest_alf::Error {
+    reqwest_alf::Error::from_middleware_error(error)
+        .unwrap_or_else(|| panic!("expected a reqwest_alf::Error, got {error:?}"))
+}
+
+/// A gate a mock responder waits at (on the mock server's thread) until the test opens it, so
+/// that a token request stays in flight for as long as the test needs.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn wait(&self) {
+        let (open, opened) = &*self.0;
+        let mut is_open = open.lock().unwrap();
+        while !*is_open {
+            is_open = opened.wait(is_open).unwrap();
+        }
+    }
+
+    pub fn open(&self) {
+        let (open, opened) = &*self.0;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+    }
+}
