@@ -9,6 +9,8 @@
 //! - `loopback GET/plain` vs `loopback GET/with reqwest-alf`: the same `reqwest_middleware`
 //!   client, with and without the middleware, against one local keep-alive server (goal: the
 //!   middleware adds under 2%).
+//! - `no network/plain` vs `no network/with reqwest-alf`: the same pair, ending in a middleware
+//!   that answers at once instead of sending: the middleware's own cost, free of network noise.
 //! - `cold start`: building a middleware and getting its first token from a local server.
 
 use std::hint::black_box;
@@ -18,7 +20,23 @@ use axum::Router;
 use axum::routing::{get, post};
 use criterion::{Criterion, criterion_group, criterion_main};
 use reqwest_alf::ClientCredentials;
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+
+/// Answers every request with an empty 200, without sending it anywhere.
+struct Answer;
+
+#[async_trait::async_trait]
+impl Middleware for Answer {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        _: &mut http::Extensions,
+        _: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        black_box(request);
+        Ok(http::Response::new("").into())
+    }
+}
 
 /// A token endpoint and an API on one loopback server.
 async fn start_server() -> SocketAddr {
@@ -75,6 +93,20 @@ fn benches(c: &mut Criterion) {
     runtime.block_on(get_fruits(&plain, &url));
     runtime.block_on(get_fruits(&with_alf, &url));
     let mut group = c.benchmark_group("loopback GET");
+    group.bench_function("plain", |b| {
+        b.to_async(&runtime).iter(|| get_fruits(&plain, &url))
+    });
+    group.bench_function("with reqwest-alf", |b| {
+        b.to_async(&runtime).iter(|| get_fruits(&with_alf, &url))
+    });
+    group.finish();
+
+    let plain = ClientBuilder::new(reqwest::Client::new()).with(Answer).build();
+    let with_alf = ClientBuilder::new(reqwest::Client::new())
+        .with(auth.clone())
+        .with(Answer)
+        .build();
+    let mut group = c.benchmark_group("no network");
     group.bench_function("plain", |b| {
         b.to_async(&runtime).iter(|| get_fruits(&plain, &url))
     });
