@@ -101,7 +101,9 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    let plain = ClientBuilder::new(reqwest::Client::new()).with(Answer).build();
+    let plain = ClientBuilder::new(reqwest::Client::new())
+        .with(Answer)
+        .build();
     let with_alf = ClientBuilder::new(reqwest::Client::new())
         .with(auth.clone())
         .with(Answer)

@@ -120,11 +120,11 @@ impl TokenCache {
 
     /// Forgets `rejected` (the API answered 401 to it), here and in the storage, unless it has
     /// already been replaced: a token another task has just fetched stays.
-    pub(crate) async fn invalidate(&self, rejected: &CachedToken) {
+    pub(crate) async fn invalidate(&self, rejected: &Token) {
         let current = self.current.load();
         if let Some(cached) = current.as_ref()
             && !cached.is_rejected()
-            && cached.token.access_token() == rejected.token.access_token()
+            && cached.token.access_token() == rejected.access_token()
         {
             // A marked copy rather than `None`: a task still holding the `None` it saw before
             // the first fetch must not be able to put the rejected token back.
@@ -133,7 +133,7 @@ impl TokenCache {
         }
         if let Err(error) = self
             .storage
-            .remove_if_same(self.key.as_str(), &rejected.token)
+            .remove_if_same(self.key.as_str(), rejected)
             .await
         {
             tracing::warn!(key = %self.key, %error, "token storage failed to remove a rejected token");
@@ -235,12 +235,12 @@ mod tests {
         let cache = credentials.cache();
 
         let first = cache.fresh_token().await.unwrap();
-        cache.invalidate(&first).await;
+        cache.invalidate(&first.token).await;
         let second = cache.fresh_token().await.unwrap();
         assert_eq!(secret_of(&second), "token-2");
 
         // Another request that used token-1 meets its 401 only now.
-        cache.invalidate(&first).await;
+        cache.invalidate(&first.token).await;
         let still = cache.fresh_token().await.unwrap();
 
         assert_eq!(secret_of(&still), "token-2");
@@ -256,7 +256,7 @@ mod tests {
         // Two waiters of the first fetch both saw an empty cache; the first installs token-1.
         let first = cache.fresh_token().await.unwrap();
         // token-1 is rejected before the second waiter gets round to installing it.
-        cache.invalidate(&first).await;
+        cache.invalidate(&first.token).await;
         cache.install(&None, &first);
 
         let next = cache.fresh_token().await.unwrap();
@@ -271,9 +271,9 @@ mod tests {
         let cache = credentials.cache();
         let first = cache.fresh_token().await.unwrap();
 
-        cache.invalidate(&first).await;
+        cache.invalidate(&first.token).await;
         let marked = cache.current.load_full().unwrap();
-        cache.invalidate(&first).await;
+        cache.invalidate(&first.token).await;
 
         assert!(marked.is_rejected());
         assert!(

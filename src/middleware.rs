@@ -81,11 +81,24 @@ impl ClientCredentials {
     ///     .bearer_auth(token.access_token().secret())
     ///     .send()
     ///     .await;
+    /// if response.is_ok_and(|r| r.status() == 401) {
+    ///     auth.invalidate(&token).await;
+    /// }
     /// # Ok(())
     /// # }
     /// ```
     pub async fn token(&self) -> Result<Token, Error> {
         Ok(self.cache.fresh_token().await?.token.clone())
+    }
+
+    /// Forgets `rejected`, here and in the storage, so that the next request or
+    /// [`token`](Self::token) call gets a new token: for callers of `token()` whose API answered
+    /// 401. The middleware does this by itself.
+    ///
+    /// Nothing happens if `rejected` is no longer the current token: a token another task has
+    /// already fetched in its place is kept.
+    pub async fn invalidate(&self, rejected: &Token) {
+        self.cache.invalidate(rejected).await;
     }
 }
 
@@ -122,12 +135,12 @@ impl Middleware for ClientCredentials {
                 "the API answered 401, and the request is not replayed: its body is a stream \
                  that cannot be sent twice; the next request gets a new token"
             );
-            self.cache.invalidate(&used).await;
+            self.cache.invalidate(&used.token).await;
             return Ok(response);
         };
 
         tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
-        self.cache.invalidate(&used).await;
+        self.cache.invalidate(&used.token).await;
         let fresh = self
             .cache
             .fresh_token()

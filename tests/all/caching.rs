@@ -122,3 +122,22 @@ async fn a_failed_fetch_is_tried_again_by_the_next_request() {
     assert_eq!(token_calls.get(), 1);
     fruits.assert_calls_async(1).await;
 }
+
+#[tokio::test]
+async fn callers_of_token_can_invalidate_a_rejected_token() {
+    let auth = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let credentials = support::builder(&auth).build().unwrap();
+
+    let first = credentials.token().await.unwrap();
+    credentials.invalidate(&first).await;
+    let second = credentials.token().await.unwrap();
+    // A late invalidation of the old token leaves the new one alone.
+    credentials.invalidate(&first).await;
+    let still = credentials.token().await.unwrap();
+
+    assert_eq!(first.access_token().secret(), "token-1");
+    assert_eq!(second.access_token().secret(), "token-2");
+    assert_eq!(still, second);
+    assert_eq!(token_calls.get(), 2);
+}
