@@ -56,7 +56,8 @@
 //! - **Concurrency.** N concurrent requests on a cold cache make one token call, and wait for
 //!   its result; so do requests through different [`ClientCredentials`] with the same settings
 //!   in one process. A failed fetch is reported to every request that waited for it; the next
-//!   request tries again.
+//!   request tries again. A request dropped while it waits does not stop the fetch for the
+//!   others; when every waiting request is dropped, the fetch is dropped with them.
 //! - **Expiry.** A token expires `expires_in` seconds after its request was sent, or after
 //!   [`default_expires_in`](ClientCredentialsBuilder::default_expires_in) (one hour by default)
 //!   when the server does not say. It is replaced
@@ -72,8 +73,11 @@
 //!   warning), and the next request gets a new token. A 401 makes the middleware forget only
 //!   the token that was rejected: a token another task fetched meanwhile is kept.
 //! - **Failures.** When no token can be had, the API request is not sent and the caller gets
-//!   [`Error`] inside [`reqwest_middleware::Error::Middleware`]. Storage failures never fail a
-//!   request: a failed read is a miss, a failed write is logged.
+//!   [`Error`] inside [`reqwest_middleware::Error::Middleware`]
+//!   ([`Error::from_middleware_error`] gets it out). A token response that is not JSON, lacks
+//!   `access_token`, has a token that cannot go in a header, a `token_type` other than `Bearer`
+//!   or an `expires_in` that is not between 1 s and 10 years is such an error, never a panic.
+//!   Storage failures never fail a request: a failed read is a miss, a failed write is logged.
 //! - **Secrets.** The client secret and access tokens never appear in `Debug` output, error
 //!   messages or logs, and storage keys are derived without the secret.
 //!

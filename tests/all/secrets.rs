@@ -1,13 +1,15 @@
 //! Secrets never show: not in `Debug`, not in error messages, not in logs.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use httpmock::MockServer;
 use reqwest_alf::{
     AuthMethod, ClientCredentials, ConfigError, Error, MemoryStorage, TokenResponseError,
 };
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::{self, CLIENT_SECRET};
 
@@ -92,15 +94,32 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
+/// Everything the crate logs, from every test in this binary, at every level.
+///
+/// A process-wide subscriber rather than a per-test `set_default`: tracing caches per call site
+/// whether anyone listens, and a sibling test on a thread with no subscriber would otherwise
+/// switch the crate's call sites off for this one (tokio-rs/tracing#3611). As a bonus, the logs
+/// of every test, all of which use the same client secret, are checked.
+fn crate_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(captured.clone())
+                    .with_ansi(false),
+            )
+            .with(Targets::new().with_target("reqwest_alf", tracing::Level::TRACE));
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other test sets a global subscriber");
+        captured
+    })
+}
+
 #[tokio::test]
 async fn logs_of_a_full_run_hold_no_secret() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = crate_logs();
 
     let auth = MockServer::start_async().await;
     let api = MockServer::start_async().await;
@@ -138,7 +157,19 @@ async fn logs_of_a_full_run_hold_no_secret() {
     assert_hidden(&format!("{error} {error:?}"));
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("retrying"), "the run was logged: {logs}");
-    assert!(logs.contains("401"), "the run was logged: {logs}");
+    let endpoint = auth.url(support::TOKEN_PATH);
+    let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&endpoint)).collect();
+    assert!(
+        ours.iter().any(|l| l.contains("retrying")),
+        "the retry was logged: {logs}"
+    );
+    assert!(
+        ours.iter().any(|l| l.contains("invalid_client")),
+        "the refusal was logged: {logs}"
+    );
+    assert!(
+        logs.contains("replaying once"),
+        "the replay was logged: {logs}"
+    );
     assert_hidden(&logs);
 }
