@@ -99,12 +99,7 @@ async fn a_failed_fetch_is_reported_to_every_waiter_and_the_next_request_tries_a
             });
         })
         .await;
-    let any_api_call = api
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(200);
-        })
-        .await;
+    let any_api_call = support::api_counting_all(&api).await;
     let client = support::client(support::builder(&auth).build().unwrap());
 
     let tasks: Vec<_> = (0..TASKS)

@@ -134,12 +134,7 @@ async fn rejections_are_final_and_carry_the_servers_words() {
                     .body(body);
             })
             .await;
-        let any_api_call = api
-            .mock_async(|when, then| {
-                when.any_request();
-                then.status(200);
-            })
-            .await;
+        let any_api_call = support::api_counting_all(&api).await;
         let client = support::client(support::builder(&auth).build().unwrap());
 
         let error = client.get(api.url("/fruits")).send().await.unwrap_err();
@@ -175,12 +170,7 @@ async fn other_client_errors_are_final() {
             ],
         )
         .await;
-        let error = support::builder(&auth)
-            .build()
-            .unwrap()
-            .token()
-            .await
-            .unwrap_err();
+        let error = support::token_error(&auth).await;
         assert_eq!(token_calls.get(), 1, "status {code}");
         assert!(matches!(
             error,

@@ -49,6 +49,22 @@ impl TokenStorage for Recording {
     }
 }
 
+impl Recording {
+    /// A middleware on `auth` that keeps its tokens here.
+    fn middleware(&self, auth: &MockServer) -> reqwest_alf::ClientCredentials {
+        support::builder(auth)
+            .storage(self.clone())
+            .build()
+            .unwrap()
+    }
+
+    /// The key the middlewares on `auth` use, learnt from a first middleware's token call.
+    async fn key_for(&self, auth: &MockServer) -> String {
+        self.middleware(auth).token().await.unwrap();
+        self.keys.lock().unwrap()[0].clone()
+    }
+}
+
 fn token(value: &str, lifetime: Duration) -> Token {
     let now = SystemTime::now();
     Token::new(AccessToken::new(value), now, now + lifetime)
@@ -61,24 +77,14 @@ async fn a_fresh_token_in_storage_is_used_without_a_token_call() {
     let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
     let fruits = support::api_accepting(&api, "from-storage").await;
     let recording = Recording::default();
-    let credentials = support::builder(&auth)
-        .storage(recording.clone())
-        .build()
-        .unwrap();
-    // Learn the key from a first middleware, then store a token under it.
-    credentials.token().await.unwrap();
-    let key = recording.keys.lock().unwrap()[0].clone();
+    let key = recording.key_for(&auth).await;
     recording
         .inner
         .set(&key, &token("from-storage", Duration::from_secs(600)))
         .await
         .unwrap();
 
-    let fresh = support::builder(&auth)
-        .storage(recording.clone())
-        .build()
-        .unwrap();
-    let response = support::client(fresh)
+    let response = support::client(recording.middleware(&auth))
         .get(api.url("/fruits"))
         .send()
         .await
@@ -94,12 +100,7 @@ async fn a_token_within_the_margin_in_storage_is_replaced() {
     let auth = MockServer::start_async().await;
     let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
     let recording = Recording::default();
-    let credentials = support::builder(&auth)
-        .storage(recording.clone())
-        .build()
-        .unwrap();
-    credentials.token().await.unwrap();
-    let key = recording.keys.lock().unwrap()[0].clone();
+    let key = recording.key_for(&auth).await;
     // Ten seconds left of an hour: within the 30 s margin.
     let now = SystemTime::now();
     let nearly_expired = Token::new(
@@ -109,11 +110,7 @@ async fn a_token_within_the_margin_in_storage_is_replaced() {
     );
     recording.inner.set(&key, &nearly_expired).await.unwrap();
 
-    let fresh = support::builder(&auth)
-        .storage(recording.clone())
-        .build()
-        .unwrap();
-    let got = fresh.token().await.unwrap();
+    let got = recording.middleware(&auth).token().await.unwrap();
 
     assert_eq!(got.access_token().secret(), "token-2");
     assert_eq!(token_calls.get(), 2);
@@ -163,25 +160,14 @@ async fn an_unusable_token_in_storage_is_a_miss_and_is_overwritten() {
     let auth = MockServer::start_async().await;
     let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
     let recording = Recording::default();
-    support::builder(&auth)
-        .storage(recording.clone())
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap();
-    let key = recording.keys.lock().unwrap()[0].clone();
+    let key = recording.key_for(&auth).await;
     recording
         .inner
         .set(&key, &token("bad\ntoken", Duration::from_secs(600)))
         .await
         .unwrap();
 
-    let fresh = support::builder(&auth)
-        .storage(recording.clone())
-        .build()
-        .unwrap();
-    let got = fresh.token().await.unwrap();
+    let got = recording.middleware(&auth).token().await.unwrap();
 
     assert_eq!(got.access_token().secret(), "token-2");
     assert_eq!(token_calls.get(), 2);

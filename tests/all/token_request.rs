@@ -108,12 +108,7 @@ async fn token_requests_do_not_follow_redirects() {
         })
         .await;
 
-    let error = support::builder(&auth)
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let error = support::token_error(&auth).await;
 
     assert!(
         matches!(error, reqwest_alf::Error::TokenEndpoint { status, .. } if status == 307),

@@ -22,12 +22,7 @@ async fn respond_with(content_type: &str, body: &str) -> (usize, Result<u16, Err
                 .body(body);
         })
         .await;
-    let any_api_call = api
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(200);
-        })
-        .await;
+    let any_api_call = support::api_counting_all(&api).await;
 
     let client = support::client(support::builder(&auth).build().unwrap());
     let outcome = match client.get(api.url("/fruits")).send().await {

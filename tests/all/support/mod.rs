@@ -29,6 +29,11 @@ pub fn builder(auth: &MockServer) -> ClientCredentialsBuilder {
         .token_retry(fast_retry(3))
 }
 
+/// The error a default middleware on `auth` gets when asking for a token.
+pub async fn token_error(auth: &MockServer) -> reqwest_alf::Error {
+    builder(auth).build().unwrap().token().await.unwrap_err()
+}
+
 pub fn client(auth: ClientCredentials) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
         .with(auth)
@@ -109,6 +114,15 @@ pub async fn api_rejecting<'a>(api: &'a MockServer, token: &str) -> Mock<'a> {
             .header("authorization", bearer);
         then.status(401)
             .header("www-authenticate", r#"Bearer error="invalid_token""#);
+    })
+    .await
+}
+
+/// An API that answers 200 to anything: for counting requests that should never be sent.
+pub async fn api_counting_all(api: &MockServer) -> Mock<'_> {
+    api.mock_async(|when, then| {
+        when.any_request();
+        then.status(200);
     })
     .await
 }
