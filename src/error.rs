@@ -26,8 +26,9 @@ pub enum Error {
 
     /// The token endpoint could not be reached, or the connection broke, on every attempt.
     #[error(
-        "could not reach the token endpoint {endpoint} ({attempts} attempt{s}) — check the URL, \
-         DNS, proxy and TLS settings",
+        "could not reach the token endpoint {endpoint}: {what} ({attempts} attempt{s}) — check \
+         the URL, DNS, proxy and TLS settings",
+        what = transport_failure(source),
         s = plural(*attempts)
     )]
     Transport {
@@ -250,6 +251,18 @@ pub(crate) fn printable(value: &str, max_chars: usize) -> String {
 
 fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+fn transport_failure(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() {
+        "the answer was cut short"
+    } else {
+        "the request failed"
+    }
 }
 
 fn fmt_oauth_error(error: Option<&OAuthError>) -> String {

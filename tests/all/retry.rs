@@ -291,3 +291,28 @@ async fn retry_after_is_capped_by_the_policy() {
     assert!(token.is_ok());
     assert_eq!(token_calls.get(), 2);
 }
+
+#[tokio::test]
+async fn a_token_endpoint_that_does_not_answer_in_time_is_a_retried_timeout() {
+    let auth = MockServer::start_async().await;
+    auth.mock_async(|when, then| {
+        when.method("POST").path(TOKEN_PATH);
+        then.delay(Duration::from_secs(30))
+            .body(support::token_json("late", Some(60)));
+    })
+    .await;
+    let credentials = support::builder(&auth)
+        .token_request_timeout(Duration::from_millis(100))
+        .token_retry(support::fast_retry(1))
+        .build()
+        .unwrap();
+
+    let error = credentials.token().await.unwrap_err();
+
+    assert!(
+        matches!(error, Error::Transport { attempts: 2, .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("timed out"), "{error}");
+    assert!(error.is_retryable());
+}
