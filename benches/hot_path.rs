@@ -70,6 +70,24 @@ async fn get_fruits(client: &ClientWithMiddleware, url: &str) {
     black_box(response.bytes().await.unwrap());
 }
 
+/// `GET url` through `plain` and through `with_alf`, as two benches of one group.
+fn compare(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    group: &str,
+    plain: &ClientWithMiddleware,
+    with_alf: &ClientWithMiddleware,
+    url: &str,
+) {
+    let mut group = c.benchmark_group(group);
+    for (name, client) in [("plain", plain), ("with reqwest-alf", with_alf)] {
+        group.bench_function(name, |b| {
+            b.to_async(runtime).iter(|| get_fruits(client, url))
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -92,14 +110,7 @@ fn benches(c: &mut Criterion) {
         .build();
     runtime.block_on(get_fruits(&plain, &url));
     runtime.block_on(get_fruits(&with_alf, &url));
-    let mut group = c.benchmark_group("loopback GET");
-    group.bench_function("plain", |b| {
-        b.to_async(&runtime).iter(|| get_fruits(&plain, &url))
-    });
-    group.bench_function("with reqwest-alf", |b| {
-        b.to_async(&runtime).iter(|| get_fruits(&with_alf, &url))
-    });
-    group.finish();
+    compare(c, &runtime, "loopback GET", &plain, &with_alf, &url);
 
     let plain = ClientBuilder::new(reqwest::Client::new())
         .with(Answer)
@@ -108,14 +119,7 @@ fn benches(c: &mut Criterion) {
         .with(auth.clone())
         .with(Answer)
         .build();
-    let mut group = c.benchmark_group("no network");
-    group.bench_function("plain", |b| {
-        b.to_async(&runtime).iter(|| get_fruits(&plain, &url))
-    });
-    group.bench_function("with reqwest-alf", |b| {
-        b.to_async(&runtime).iter(|| get_fruits(&with_alf, &url))
-    });
-    group.finish();
+    compare(c, &runtime, "no network", &plain, &with_alf, &url);
 
     c.bench_function("cold start", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -129,18 +129,18 @@ impl Middleware for ClientCredentials {
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
+        // Replayed or not, the rejected token must not serve the next request.
+        self.cache.invalidate(&used.token).await;
         let Some(mut replay) = replay else {
             tracing::warn!(
                 key = %self.cache.key,
                 "the API answered 401, and the request is not replayed: its body is a stream \
                  that cannot be sent twice; the next request gets a new token"
             );
-            self.cache.invalidate(&used.token).await;
             return Ok(response);
         };
 
         tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
-        self.cache.invalidate(&used.token).await;
         let fresh = self
             .cache
             .fresh_token()
