@@ -12,6 +12,7 @@ use crate::cache::{FlightKey, TokenCache};
 use crate::client_auth::{AuthMethod, ClientAuthentication};
 use crate::endpoint::TokenEndpoint;
 use crate::error::{ConfigError, Error};
+use crate::fault_log::{FaultLog, WARNING_INTERVAL};
 use crate::middleware::ClientCredentials;
 use crate::retry;
 use crate::secret::Secret;
@@ -289,6 +290,7 @@ impl ClientCredentialsBuilder {
             endpoint,
             margin: self.expiry_margin,
             current: ArcSwapOption::empty(),
+            faults: FaultLog::new(WARNING_INTERVAL),
         }))
     }
 

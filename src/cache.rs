@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::endpoint::TokenEndpoint;
 use crate::error::{Error, TokenResponseError};
+use crate::fault_log::{FaultLog, StorageOperation};
 use crate::secret::Secret;
 use crate::single_flight::SingleFlight;
 use crate::storage::{StorageKey, TokenStorage};
@@ -88,6 +89,7 @@ pub(crate) struct TokenCache {
     pub(crate) endpoint: TokenEndpoint,
     pub(crate) margin: Duration,
     pub(crate) current: ArcSwapOption<CachedToken>,
+    pub(crate) faults: FaultLog,
 }
 
 impl TokenCache {
@@ -131,12 +133,28 @@ impl TokenCache {
             let marked = Arc::new(cached.rejected());
             self.current.compare_and_swap(&current, Some(marked));
         }
-        if let Err(error) = self
+        let removed = self
             .storage
             .remove_if_same(self.key.as_str(), rejected)
-            .await
-        {
-            tracing::warn!(key = %self.key, %error, "token storage failed to remove a rejected token");
+            .await;
+        self.note(StorageOperation::Remove, removed);
+    }
+
+    /// Hands a storage call's outcome to the fault log, and its value back.
+    fn note<T>(
+        &self,
+        operation: StorageOperation,
+        outcome: Result<T, crate::StorageError>,
+    ) -> Option<T> {
+        match outcome {
+            Ok(value) => {
+                self.faults.succeeded(&self.key);
+                Some(value)
+            }
+            Err(error) => {
+                self.faults.failed(&self.key, operation, &error);
+                None
+            }
         }
     }
 
@@ -152,22 +170,21 @@ impl TokenCache {
                 endpoint: self.endpoint.display.to_string(),
                 reason,
             })?;
-        if let Err(error) = self.storage.set(self.key.as_str(), &cached.token).await {
-            tracing::warn!(key = %self.key, %error, "token storage failed to keep the new token; it is used all the same");
-        }
+        let kept = self.storage.set(self.key.as_str(), &cached.token).await;
+        self.note(StorageOperation::Write, kept);
         Ok(Arc::new(cached))
     }
 
     /// A fresh, usable token from the storage. Anything else is a miss: storage errors and
     /// unusable values are logged, never passed on.
     async fn load(&self) -> Option<Arc<CachedToken>> {
-        let stored = match self.storage.get(self.key.as_str()).await {
-            Ok(stored) => stored?,
-            Err(error) => {
-                tracing::warn!(key = %self.key, %error, "token storage failed to read; fetching a new token");
-                return None;
-            }
-        };
+        let read = self.storage.get(self.key.as_str()).await;
+        let stored = self.note(StorageOperation::Read, read)??;
+        if self.was_rejected(&stored) {
+            // The storage could not remove it after the 401 (it was down, say): still no good.
+            tracing::debug!(key = %self.key, "the storage still holds the rejected token; fetching a new one");
+            return None;
+        }
         match CachedToken::new(stored, self.margin) {
             Ok(cached) if cached.is_fresh_at(SystemTime::now()) => {
                 tracing::debug!(key = %self.key, "using the token from storage");
@@ -179,6 +196,15 @@ impl TokenCache {
                 None
             }
         }
+    }
+}
+
+impl TokenCache {
+    /// Whether `token` is the one this cache last saw rejected by the API.
+    fn was_rejected(&self, token: &Token) -> bool {
+        self.current.load().as_ref().is_some_and(|cached| {
+            cached.is_rejected() && cached.token.access_token() == token.access_token()
+        })
     }
 }
 

@@ -160,6 +160,12 @@ pub enum ConfigError {
     /// The default HTTP client for token requests could not be built.
     #[error("could not build the HTTP client for token requests: {0}")]
     HttpClient(String),
+    /// The Redis URL given to [`RedisStorage::from_url`](crate::RedisStorage::from_url) is not
+    /// one. The message never repeats the URL, which may hold a password.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[error("invalid Redis URL: {0}")]
+    InvalidRedisUrl(String),
 }
 
 /// Why a 2xx token response could not be used.

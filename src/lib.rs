@@ -77,18 +77,32 @@
 //!   ([`Error::from_middleware_error`] gets it out). A token response that is not JSON, lacks
 //!   `access_token`, has a token that cannot go in a header, a `token_type` other than `Bearer`
 //!   or an `expires_in` that is not between 1 s and 10 years is such an error, never a panic.
-//!   Storage failures never fail a request: a failed read is a miss, a failed write is logged.
+//!   Storage failures never fail a request: a failed read is a miss, a failed write is logged,
+//!   and a storage that keeps failing is reported once a minute, not once per request.
+//! - **Sharing across processes.** Give every process a [`RedisStorage`] (feature `redis`) on
+//!   the same Redis and they use one token: the first to need one fetches and stores it, the
+//!   others read it when their in-process copy is empty or stale. A warm request never touches
+//!   the storage. After a 401 the stored token is deleted only if it is still the rejected
+//!   one, so a token another process has just stored survives.
 //! - **Secrets.** The client secret and access tokens never appear in `Debug` output, error
 //!   messages or logs, and storage keys are derived without the secret.
 //!
 //! # Features
 //! - `default-tls` (default): reqwest's default TLS for the token client. Turn it off to choose
 //!   a TLS backend through reqwest's own features.
+//! - `redis`: [`RedisStorage`], tokens shared through Redis (`redis://`, or `rediss://` with
+//!   TLS by rustls).
 //!
 //! # Logging
 //! Events go to [`tracing`]: `debug` for each token request and replay, `warn` for retries,
-//! failed fetches, storage failures and requests that could not be replayed.
-
+//! failed fetches, storage failures and requests that could not be replayed. A storage that
+//! keeps failing gets one `warn` a minute; the failures in between are `debug` events.
+//!
+#![cfg_attr(feature = "redis", doc = "[`RedisStorage`]: crate::RedisStorage")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisStorage`]: https://docs.rs/reqwest-alf/latest/reqwest_alf/struct.RedisStorage.html"
+)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -100,6 +114,7 @@ mod cache;
 mod client_auth;
 mod endpoint;
 mod error;
+mod fault_log;
 mod middleware;
 mod retry;
 mod secret;
@@ -111,6 +126,8 @@ pub use builder::{ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_TOKEN
 pub use client_auth::AuthMethod;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use middleware::ClientCredentials;
+#[cfg(feature = "redis")]
+pub use storage::RedisStorage;
 pub use storage::{MemoryStorage, StorageError, TokenStorage};
 pub use token::{AccessToken, DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Token};
 

@@ -1,11 +1,14 @@
 //! Where tokens are kept between requests, and between processes.
 //!
 //! [`TokenStorage`] is the extension point: implement it to keep tokens in any shared store.
+//! [`MemoryStorage`] keeps them in this process; `RedisStorage` (feature `redis`) in Redis.
 //! The middleware keeps an in-process copy of the current token in front of the storage, so a
 //! storage is read only when that copy is missing or stale, not on every request.
 
 mod key;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::sync::Arc;
 
@@ -13,6 +16,8 @@ use async_trait::async_trait;
 
 use crate::token::Token;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStorage;
 pub(crate) use key::StorageKey;
 pub use memory::MemoryStorage;
 

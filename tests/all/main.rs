@@ -6,6 +6,8 @@ mod support;
 mod caching;
 mod concurrency;
 mod readme;
+#[cfg(feature = "redis")]
+mod redis;
 mod replay;
 mod retry;
 mod secrets;

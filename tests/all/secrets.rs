@@ -1,17 +1,11 @@
 //! Secrets never show: not in `Debug`, not in error messages, not in logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use httpmock::MockServer;
 use reqwest_alf::{
     AuthMethod, ClientCredentials, ConfigError, Error, MemoryStorage, TokenResponseError,
 };
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
 
-use crate::support::{self, CLIENT_SECRET};
+use crate::support::{self, CLIENT_SECRET, logs};
 
 const TOKEN: &str = "eyJ0eXAi.s3cr3t-access-token.sig";
 
@@ -73,53 +67,9 @@ fn no_error_message_holds_a_secret() {
     }
 }
 
-/// Collects everything the tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Everything the crate logs, from every test in this binary, at every level.
-///
-/// A process-wide subscriber rather than a per-test `set_default`: tracing caches per call site
-/// whether anyone listens, and a sibling test on a thread with no subscriber would otherwise
-/// switch the crate's call sites off for this one (tokio-rs/tracing#3611). As a bonus, the logs
-/// of every test, all of which use the same client secret, are checked.
-fn crate_logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(captured.clone())
-                    .with_ansi(false),
-            )
-            .with(Targets::new().with_target("reqwest_alf", tracing::Level::TRACE));
-        tracing::subscriber::set_global_default(subscriber)
-            .expect("no other test sets a global subscriber");
-        captured
-    })
-}
-
 #[tokio::test]
 async fn logs_of_a_full_run_hold_no_secret() {
-    let captured = crate_logs();
+    let captured = logs::crate_logs();
 
     let auth = MockServer::start_async().await;
     let api = MockServer::start_async().await;
@@ -156,7 +106,7 @@ async fn logs_of_a_full_run_hold_no_secret() {
     let error = client.get(api.url("/fruits")).send().await.unwrap_err();
     assert_hidden(&format!("{error} {error:?}"));
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let endpoint = auth.url(support::TOKEN_PATH);
     let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&endpoint)).collect();
     assert!(

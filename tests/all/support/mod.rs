@@ -11,6 +11,10 @@ use reqwest_alf::retry_policies::policies::ExponentialBackoff;
 use reqwest_alf::{ClientCredentials, ClientCredentialsBuilder};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
+pub mod logs;
+#[cfg(feature = "redis")]
+pub mod redis_server;
+
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "s3cr3t-client-secret";
 pub const TOKEN_PATH: &str = "/oauth/token";

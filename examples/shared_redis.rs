@@ -1,0 +1,143 @@
+//! Two middleware instances, as two processes would have, sharing one token through Redis.
+//!
+//! ```text
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example shared_redis --features redis
+//! ```
+//!
+//! Starts the embedded authorization server and API, then sends requests through instance A,
+//! through instance B (its own Redis connection and HTTP client), and through instance C,
+//! made after A is dropped. All three use the token A fetched: the authorization server sees
+//! one token call. Exits with status 1 if it sees more, and 2 if Redis cannot be reached.
+
+// The demo's servers; this example needs fewer of their controls than the demo does.
+#[allow(dead_code)]
+mod demo_server;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use demo_server::{DemoServers, RegisteredClient, SCOPE};
+use reqwest_alf::{ClientCredentials, RedisStorage};
+use reqwest_middleware::ClientBuilder;
+
+const CLIENT: RegisteredClient = RegisteredClient {
+    id: "shared-redis-example",
+    secret: "shared-redis-example-secret",
+    // Short, so the example leaves nothing behind in a shared Redis for long.
+    lifetime: Duration::from_secs(120),
+};
+
+/// A middleware as a separate process would build it: its own Redis connection.
+fn instance(servers: &DemoServers, redis_url: &str) -> ClientCredentials {
+    let storage = RedisStorage::from_url(redis_url)
+        .expect("REDIS_URL was checked")
+        .prefix("alf-example:");
+    ClientCredentials::builder(&servers.token_url, CLIENT.id, CLIENT.secret)
+        .audience(&servers.api_url)
+        .scope(SCOPE)
+        .storage(storage)
+        .build()
+        .expect("the example's settings are valid")
+}
+
+/// Sends `requests` requests through `auth` with a client of its own; the statuses seen.
+async fn send(auth: &ClientCredentials, servers: &DemoServers, requests: usize) -> Vec<String> {
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(auth.clone())
+        .build();
+    let mut statuses = Vec::new();
+    for _ in 0..requests {
+        let status = match client
+            .get(format!("{}/fruits", servers.api_url))
+            .send()
+            .await
+        {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(error) => format!("error: {error}"),
+        };
+        statuses.push(status);
+    }
+    statuses
+}
+
+/// Whether Redis answers `PING` within two seconds.
+async fn redis_answers(url: &str) -> Result<(), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let ping = async {
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within 2 s".to_owned()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    if let Err(error) = RedisStorage::from_url(&redis_url) {
+        eprintln!("REDIS_URL: {error}");
+        return ExitCode::from(2);
+    }
+    if let Err(error) = redis_answers(&redis_url).await {
+        eprintln!(
+            "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at \
+             one (redis://[:password@]host:port[/db], rediss:// for TLS)"
+        );
+        return ExitCode::from(2);
+    }
+    let servers = match DemoServers::start(&[CLIENT]).await {
+        Ok(servers) => servers,
+        Err(error) => {
+            eprintln!("could not start the demo servers: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let a = instance(&servers, &redis_url);
+    let a_token = a.token().await.ok();
+    let mut rows = vec![("A", send(&a, &servers, 2).await, servers.token_calls())];
+    let b = instance(&servers, &redis_url);
+    rows.push(("B", send(&b, &servers, 2).await, servers.token_calls()));
+    let b_token = b.token().await.ok();
+    drop(a);
+    let c = instance(&servers, &redis_url);
+    rows.push((
+        "C (after A is dropped)",
+        send(&c, &servers, 1).await,
+        servers.token_calls(),
+    ));
+    let c_token = c.token().await.ok();
+
+    println!(
+        "{:<24} {:<12} {:>20}",
+        "instance", "API answers", "token calls so far"
+    );
+    println!("{}", "-".repeat(58));
+    for (name, statuses, token_calls) in &rows {
+        println!("{name:<24} {:<12} {token_calls:>20}", statuses.join(","));
+    }
+    let same = |other: &Option<reqwest_alf::Token>| matches!((&a_token, other), (Some(a), Some(o)) if a.access_token() == o.access_token());
+    println!();
+    println!("B used A's token: {}", yes_no(same(&b_token)));
+    println!("C used A's token: {}", yes_no(same(&c_token)));
+    println!("token calls: {} (expected 1)", servers.token_calls());
+
+    let all_ok = rows
+        .iter()
+        .all(|(_, statuses, _)| statuses.iter().all(|s| s == "200"));
+    if all_ok && servers.token_calls() == 1 && same(&b_token) && same(&c_token) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn yes_no(yes: bool) -> &'static str {
+    if yes { "yes" } else { "NO" }
+}

@@ -1,0 +1,426 @@
+//! [`RedisStorage`]: tokens kept in Redis, so that every process pointed at the same Redis uses
+//! one token.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ConnectionAddr, RedisError, Script};
+use tokio::sync::OnceCell;
+
+use super::{StorageError, TokenStorage};
+use crate::error::{ConfigError, Error};
+use crate::token::Token;
+
+/// Deletes `KEYS[1]` only if it holds a token whose `access_token` is `ARGV[1]`, in one step on
+/// the server. A value that is not JSON is left alone: it is a miss, and the next write replaces
+/// it.
+const REMOVE_IF_SAME: &str = r#"
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local ok, stored = pcall(cjson.decode, value)
+if ok and type(stored) == 'table' and stored.access_token == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+static REMOVE_IF_SAME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REMOVE_IF_SAME));
+
+/// Tokens kept in Redis: one token for every middleware, in every process, that points at the
+/// same Redis with the same settings. Needs the cargo feature `redis`.
+///
+/// Each token is one Redis string under `{prefix}{key}` (prefix `alf:` by default) holding the
+/// token's JSON form (see [`Token`]: access token, token type, absolute expiry in UNIX
+/// seconds), written with a Redis TTL equal to the token's remaining lifetime, so Redis drops
+/// dead tokens by itself. Whoever can read that Redis can use the tokens: protect it with a
+/// password or ACL user, and TLS (`rediss://`) across a network.
+///
+/// ## Behavior
+/// - **Lazy connection.** Nothing connects until the first call, which happens on the first
+///   request that finds no fresh token in the middleware's in-process copy. Building a
+///   `RedisStorage` never fails because Redis is down. Warm requests never touch Redis.
+/// - **Reconnection.** The connection is a [`ConnectionManager`]: when Redis goes away, the call
+///   that notices fails, and the next call connects again. There is no background retry loop.
+/// - **Timeouts.** Every call, connecting included, gives up after
+///   [`timeout`](Self::timeout) (500 ms by default), so a hung Redis delays a token fetch by
+///   at most that much, and never fails a request: the middleware treats the failure as a miss,
+///   fetches a token from the token endpoint and keeps it in-process. Failures are logged at
+///   most once a minute per middleware.
+/// - **Corrupt data.** A value under the key that is not a token written by this crate
+///   (another program's data, a truncated write, another Redis type) is reported as an error,
+///   which the middleware treats as a miss; the next token it fetches replaces the value.
+/// - **Invalidation.** After a 401, the key is deleted by a Lua script only if it still holds
+///   the rejected token, atomically, so a fresh token another process has just stored survives.
+///
+/// Clones share the connection.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use reqwest_alf::{ClientCredentials, RedisStorage};
+///
+/// let storage = RedisStorage::from_url("redis://:password@127.0.0.1:6379/0")?
+///     .prefix("orders-service:")
+///     .timeout(Duration::from_millis(200));
+/// let auth = ClientCredentials::builder("https://tenant.eu.auth0.com/oauth/token", "id", "secret")
+///     .storage(storage)
+///     .build()?;
+/// # Ok::<(), reqwest_alf::Error>(())
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Clone)]
+pub struct RedisStorage {
+    client: redis::Client,
+    connection: Arc<OnceCell<ConnectionManager>>,
+    prefix: Arc<str>,
+    timeout: Duration,
+}
+
+impl RedisStorage {
+    /// The key prefix unless [`prefix`](Self::prefix) says otherwise.
+    pub const DEFAULT_PREFIX: &'static str = "alf:";
+
+    /// How long one Redis call may take unless [`timeout`](Self::timeout) says otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+    /// A storage on the Redis that `client` points at. Does not connect yet.
+    pub fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            connection: Arc::new(OnceCell::new()),
+            prefix: Self::DEFAULT_PREFIX.into(),
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A storage on the Redis at `url`: `redis://[user][:password@]host[:port][/db]`, or
+    /// `rediss://…` for TLS (certificates checked against the system's roots). Does not
+    /// connect yet.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidRedisUrl`] when `url` is not a Redis URL. The message never
+    /// repeats the URL, which may hold a password.
+    pub fn from_url(url: &str) -> Result<Self, Error> {
+        let parsed = url::Url::parse(url)
+            .map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss" | "valkey" | "valkeys") {
+            return Err(ConfigError::InvalidRedisUrl(format!(
+                "the scheme is {:?}; use redis:// or rediss:// (TLS)",
+                parsed.scheme()
+            ))
+            .into());
+        }
+        redis::Client::open(parsed)
+            .map(Self::new)
+            .map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()).into())
+    }
+
+    /// Puts `prefix` in front of every key, to tell this crate's keys apart from others in a
+    /// shared Redis (default `alf:`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into().into();
+        self
+    }
+
+    /// How long one Redis call may take, connecting included, before it counts as failed
+    /// (default 500 ms). A failed call costs the request that made it this long at most, and
+    /// never fails it. A zero timeout fails every call, which turns sharing off.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn redis_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Runs one Redis call on the shared connection, within the timeout.
+    async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let within_timeout = async {
+            let connection = self.connection().await?;
+            call(connection).await
+        };
+        match tokio::time::timeout(self.timeout, within_timeout).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(RedisStorageError::Redis { operation, source }.into()),
+            Err(_) => Err(RedisStorageError::Timeout {
+                operation,
+                timeout: self.timeout,
+            }
+            .into()),
+        }
+    }
+
+    /// The connection manager, made on first use: it needs a Tokio runtime, which the first
+    /// call has and the constructor may not.
+    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        self.connection
+            .get_or_try_init(|| async {
+                // No retries inside the manager: a call that finds Redis gone fails at once,
+                // and the next call reconnects. The middleware copes with the failure.
+                let config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(0)
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout));
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl TokenStorage for RedisStorage {
+    async fn get(&self, key: &str) -> Result<Option<Token>, StorageError> {
+        let redis_key = self.redis_key(key);
+        let value: Option<Vec<u8>> = self
+            .call("GET", |mut connection| async move {
+                redis::cmd("GET")
+                    .arg(&redis_key)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        match value {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes).map(Some).map_err(|reason| {
+                RedisStorageError::CorruptValue {
+                    key: self.redis_key(key),
+                    reason,
+                }
+                .into()
+            }),
+        }
+    }
+
+    async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError> {
+        let Some((value, ttl)) = encode(token, SystemTime::now()) else {
+            // Already expired: nothing worth sharing.
+            return Ok(());
+        };
+        let redis_key = self.redis_key(key);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.call("SET", |mut connection| async move {
+            redis::cmd("SET")
+                .arg(&redis_key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StorageError> {
+        let redis_key = self.redis_key(key);
+        self.call("DEL", |mut connection| async move {
+            redis::cmd("DEL")
+                .arg(&redis_key)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    async fn remove_if_same(&self, key: &str, rejected: &Token) -> Result<bool, StorageError> {
+        let redis_key = self.redis_key(key);
+        let access_token = rejected.access_token().secret().to_owned();
+        let removed: i64 = self
+            .call("compare-and-delete script", |mut connection| async move {
+                REMOVE_IF_SAME_SCRIPT
+                    .key(&redis_key)
+                    .arg(access_token)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(removed > 0)
+    }
+}
+
+impl fmt::Debug for RedisStorage {
+    /// Where the Redis is, never who logs in to it or with what password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.client.get_connection_info();
+        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        f.debug_struct("RedisStorage")
+            .field("address", &info.addr().to_string())
+            .field("db", &info.redis_settings().db())
+            .field("tls", &tls)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong with one Redis call. Never holds a token or a password.
+#[derive(Debug, thiserror::Error)]
+enum RedisStorageError {
+    #[error("redis {operation} failed: {source}")]
+    Redis {
+        operation: &'static str,
+        source: RedisError,
+    },
+    #[error("redis {operation} did not answer within {timeout:?}")]
+    Timeout {
+        operation: &'static str,
+        timeout: Duration,
+    },
+    #[error(
+        "the value under {key} is not a token stored by reqwest-alf ({reason}); it is taken as a \
+         miss and will be replaced"
+    )]
+    CorruptValue { key: String, reason: &'static str },
+}
+
+/// A token's stored value and the Redis TTL that makes it vanish when the token expires; `None`
+/// when it has expired already. The TTL counts to the stored expiry (whole seconds, rounded
+/// down), so Redis never keeps a token longer than the value says it is good for.
+fn encode(token: &Token, now: SystemTime) -> Option<(String, Duration)> {
+    let value = serde_json::to_string(token).ok()?;
+    let stored_expiry = decode(value.as_bytes()).ok()?.expires_at();
+    let ttl = stored_expiry.duration_since(now).ok()?;
+    (ttl >= Duration::from_millis(1)).then_some((value, ttl))
+}
+
+/// A stored value read back. The reason names the kind of damage only: serde's messages can
+/// quote the value, which may hold a token.
+fn decode(bytes: &[u8]) -> Result<Token, &'static str> {
+    serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+        serde_json::error::Category::Eof => "truncated JSON",
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not JSON",
+        serde_json::error::Category::Data => "JSON, but not a token",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::AccessToken;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn token(issued: u64, expires: u64) -> Token {
+        Token::new(AccessToken::new("tok.en-1"), at(issued), at(expires))
+    }
+
+    #[test]
+    fn the_value_holds_token_type_and_absolute_expiry() {
+        let (value, _) = encode(&token(1_000, 4_600), at(1_000)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&value).unwrap();
+        assert_eq!(json["access_token"], "tok.en-1");
+        assert_eq!(json["token_type"], "Bearer");
+        assert_eq!(json["issued_at"], 1_000);
+        assert_eq!(json["expires_at"], 4_600);
+    }
+
+    #[test]
+    fn the_ttl_is_the_remaining_lifetime() {
+        let now = at(2_000) + Duration::from_millis(250);
+        let (_, ttl) = encode(&token(1_000, 4_600), now).unwrap();
+        assert_eq!(ttl, Duration::from_millis(2_599_750));
+    }
+
+    #[test]
+    fn the_ttl_counts_to_the_whole_second_the_value_says() {
+        let expires = at(4_600) + Duration::from_millis(900);
+        let token = Token::new(AccessToken::new("t"), at(1_000), expires);
+        let (_, ttl) = encode(&token, at(4_599)).unwrap();
+        assert_eq!(ttl, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_expired_token_is_not_written() {
+        assert!(encode(&token(1_000, 2_000), at(2_000)).is_none());
+        assert!(encode(&token(1_000, 2_000), at(3_000)).is_none());
+    }
+
+    #[test]
+    fn a_value_reads_back_as_the_same_token() {
+        let original = token(1_000, 4_600).with_scope("read:fruits");
+        let (value, _) = encode(&original, at(1_000)).unwrap();
+        assert_eq!(decode(value.as_bytes()).unwrap(), original);
+    }
+
+    #[test]
+    fn damaged_values_are_errors_that_quote_nothing() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", "truncated JSON"),
+            (br#"{"access_token":"tok.en-1","tok"#, "truncated JSON"),
+            (b"\xff\xfe garbage", "not JSON"),
+            (b"tok.en-1", "not JSON"),
+            (br#"{"access_token":"tok.en-1"}"#, "JSON, but not a token"),
+            (
+                br#"{"access_token":1,"token_type":"tok.en-1","issued_at":1,"expires_at":2}"#,
+                "JSON, but not a token",
+            ),
+            (
+                br#"{"access_token":"a","token_type":"mac","issued_at":1,"expires_at":2}"#,
+                "JSON, but not a token",
+            ),
+        ];
+        for (value, reason) in cases {
+            assert_eq!(
+                decode(value),
+                Err(reason),
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
+
+    #[test]
+    fn url_errors_never_repeat_the_url() {
+        for url in [
+            "redis://user:pa55word@[::1:6379",
+            "redis://user:pa55word@host:99999",
+            "http://user:pa55word@host",
+            "pa55word",
+            "redis:///pa55word",
+        ] {
+            let error = RedisStorage::from_url(url).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains("Redis URL"), "{shown}");
+            assert!(!shown.contains("pa55word"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn urls_with_credentials_db_and_tls_are_accepted_and_debug_hides_the_password() {
+        let storage = RedisStorage::from_url("rediss://alf-user:pa55word@redis.example:6380/3")
+            .unwrap()
+            .prefix("svc:");
+        let shown = format!("{storage:?}");
+        assert!(shown.contains("redis.example:6380"), "{shown}");
+        assert!(shown.contains("db: 3"), "{shown}");
+        assert!(shown.contains("tls: true"), "{shown}");
+        assert!(shown.contains("svc:"), "{shown}");
+        assert!(!shown.contains("pa55word"), "{shown}");
+        let settings = storage
+            .client
+            .get_connection_info()
+            .redis_settings()
+            .clone();
+        assert_eq!(settings.username(), Some("alf-user"));
+        assert_eq!(settings.password(), Some("pa55word"));
+        assert_eq!(storage.redis_key("k"), "svc:k");
+    }
+
+    #[test]
+    fn plain_urls_are_not_tls() {
+        let storage = RedisStorage::from_url("redis://127.0.0.1:6379").unwrap();
+        assert!(format!("{storage:?}").contains("tls: false"));
+        assert_eq!(storage.redis_key("k"), "alf:k");
+    }
+}

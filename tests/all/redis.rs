@@ -1,0 +1,487 @@
+//! `RedisStorage` against a real `redis-server` that each test starts on its own free port:
+//! sharing across instances, TTLs, atomic invalidation, and outages that must not break
+//! requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
+use redis::AsyncCommands;
+use reqwest_alf::{ClientCredentials, RedisStorage};
+
+use crate::support::redis_server::RedisServer;
+use crate::support::{self, logs};
+
+fn storage(redis: &RedisServer) -> RedisStorage {
+    RedisStorage::from_url(&redis.url()).unwrap()
+}
+
+/// A middleware of its own (own storage connection, own reqwest client), as another process
+/// would have, on `redis`.
+fn instance(auth: &MockServer, redis: &RedisServer) -> ClientCredentials {
+    support::builder(auth)
+        .storage(storage(redis))
+        .build()
+        .unwrap()
+}
+
+async fn get_fruits(auth: &ClientCredentials, api: &MockServer) -> reqwest::StatusCode {
+    support::client(auth.clone())
+        .get(api.url("/fruits"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The one key this test's Redis holds.
+async fn only_key(redis: &RedisServer) -> String {
+    let keys: Vec<String> = redis.connection().await.keys("*").await.unwrap();
+    assert_eq!(keys.len(), 1, "one token key: {keys:?}");
+    keys.into_iter().next().unwrap()
+}
+
+async fn stored_token(redis: &RedisServer, key: &str) -> Option<serde_json::Value> {
+    let value: Option<String> = redis.connection().await.get(key).await.unwrap();
+    value.map(|value| serde_json::from_str(&value).unwrap())
+}
+
+/// An API that accepts any bearer token for `uses` requests, then answers 401 to it, and
+/// counts the requests each token got.
+async fn api_with_worn_out_tokens(api: &MockServer, uses: usize) -> Mock<'_> {
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    api.mock_async(move |when, then| {
+        when.method("GET").path("/fruits");
+        then.respond_with(move |request: &HttpMockRequest| {
+            let authorization = request
+                .headers()
+                .get("authorization")
+                .map(|value| value.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let mut seen = seen.lock().unwrap();
+            let count = seen.entry(authorization).or_default();
+            *count += 1;
+            let status = if *count <= uses { 200 } else { 401 };
+            HttpMockResponse::builder().status(status).build()
+        });
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_instances_on_one_redis_make_one_token_call() {
+    let redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let accepted = support::api_accepting(&api, "token-1").await;
+    let (a, b) = (instance(&auth, &redis), instance(&auth, &redis));
+
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    assert_eq!(get_fruits(&b, &api).await, 200);
+    assert_eq!(get_fruits(&a, &api).await, 200);
+
+    assert_eq!(calls.get(), 1);
+    accepted.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn a_token_outlives_the_instance_that_stored_it() {
+    let redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let accepted = support::api_accepting(&api, "token-1").await;
+
+    let a = instance(&auth, &redis);
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    drop(a);
+    let b = instance(&auth, &redis);
+    assert_eq!(get_fruits(&b, &api).await, 200);
+
+    assert_eq!(calls.get(), 1);
+    accepted.assert_calls_async(2).await;
+}
+
+#[tokio::test]
+async fn the_value_is_the_token_with_its_absolute_expiry_and_a_matching_ttl() {
+    let redis = RedisServer::start().await;
+    let auth = MockServer::start_async().await;
+    support::numbered_tokens(&auth, Some(3600)).await;
+    let before = unix_now();
+
+    instance(&auth, &redis).token().await.unwrap();
+
+    let key = only_key(&redis).await;
+    assert!(key.starts_with("alf:127.0.0.1:"), "readable key: {key}");
+    let value = stored_token(&redis, &key).await.unwrap();
+    assert_eq!(value["access_token"], "token-1");
+    assert_eq!(value["token_type"], "Bearer");
+    let expires_at = value["expires_at"].as_u64().unwrap();
+    assert!((before + 3599..=unix_now() + 3600).contains(&expires_at));
+
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    let remaining_ms = (expires_at * 1000) as i64 - unix_now_ms() as i64;
+    assert!(
+        (ttl_ms - remaining_ms).abs() <= 1000,
+        "TTL {ttl_ms} ms, remaining lifetime {remaining_ms} ms"
+    );
+}
+
+#[tokio::test]
+async fn a_prefix_of_ones_own_names_the_key() {
+    let redis = RedisServer::start().await;
+    let auth = MockServer::start_async().await;
+    support::numbered_tokens(&auth, Some(3600)).await;
+    support::builder(&auth)
+        .storage(storage(&redis).prefix("orders:tokens:"))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    assert!(
+        only_key(&redis)
+            .await
+            .starts_with("orders:tokens:127.0.0.1:")
+    );
+}
+
+#[tokio::test]
+async fn a_token_written_by_another_process_is_judged_by_its_expiry() {
+    let redis = RedisServer::start().await;
+    let auth = MockServer::start_async().await;
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    instance(&auth, &redis).token().await.unwrap();
+    let key = only_key(&redis).await;
+    let mut connection = redis.connection().await;
+    let now = unix_now();
+
+    // Valid for another hour, by another process's hand: used as it is.
+    let valid = format!(
+        r#"{{"access_token":"from-elsewhere","token_type":"Bearer","issued_at":{now},"expires_at":{}}}"#,
+        now + 3600
+    );
+    let _: () = connection.set(&key, valid).await.unwrap();
+    let token = instance(&auth, &redis).token().await.unwrap();
+    assert_eq!(token.access_token().secret(), "from-elsewhere");
+    assert_eq!(calls.get(), 1);
+
+    // Expired ten seconds ago, though Redis still keeps it: a new one is fetched.
+    let expired = format!(
+        r#"{{"access_token":"from-elsewhere","token_type":"Bearer","issued_at":{},"expires_at":{}}}"#,
+        now - 3600,
+        now - 10
+    );
+    let _: () = connection.set_ex(&key, expired, 3600).await.unwrap();
+    let token = instance(&auth, &redis).token().await.unwrap();
+    assert_eq!(token.access_token().secret(), "token-2");
+    assert_eq!(calls.get(), 2);
+}
+
+#[tokio::test]
+async fn a_stale_401_keeps_the_token_another_instance_stored() {
+    let redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    support::api_rejecting(&api, "token-1").await;
+    let accepted = support::api_accepting(&api, "token-2").await;
+    let (a, b) = (instance(&auth, &redis), instance(&auth, &redis));
+    assert_eq!(a.token().await.unwrap().access_token().secret(), "token-1");
+    assert_eq!(b.token().await.unwrap().access_token().secret(), "token-1");
+
+    // B meets the revocation first and stores token-2 in token-1's place.
+    assert_eq!(get_fruits(&b, &api).await, 200);
+    // A's 401 comes later: it must not delete token-2, and A picks token-2 up from Redis.
+    assert_eq!(get_fruits(&a, &api).await, 200);
+
+    assert_eq!(calls.get(), 2);
+    accepted.assert_calls_async(2).await;
+    let key = only_key(&redis).await;
+    assert_eq!(
+        stored_token(&redis, &key).await.unwrap()["access_token"],
+        "token-2"
+    );
+}
+
+#[tokio::test]
+async fn a_warm_request_does_not_touch_redis() {
+    let redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    support::numbered_tokens(&auth, Some(3600)).await;
+    support::api_accepting(&api, "token-1").await;
+    let a = instance(&auth, &redis);
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    let mut connection = redis.connection().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    for _ in 0..50 {
+        assert_eq!(get_fruits(&a, &api).await, 200);
+    }
+
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let token_commands: Vec<&str> = stats
+        .lines()
+        .filter(|line| {
+            ["get", "set", "del", "eval", "evalsha"]
+                .iter()
+                .any(|c| line.starts_with(&format!("cmdstat_{c}:")))
+        })
+        .collect();
+    assert!(token_commands.is_empty(), "{token_commands:?}");
+}
+
+#[tokio::test]
+async fn garbage_under_the_key_is_a_miss_then_overwritten() {
+    let redis = RedisServer::start().await;
+    let auth = MockServer::start_async().await;
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    instance(&auth, &redis).token().await.unwrap();
+    let key = only_key(&redis).await;
+    let mut connection = redis.connection().await;
+
+    let truncated = r#"{"access_token":"token-1","token_type":"Bea"#;
+    let foreign = r#"{"session":"someone else's"}"#;
+    for (n, garbage) in [truncated, foreign, "\u{fffd}\u{0}not json"]
+        .into_iter()
+        .enumerate()
+    {
+        let _: () = connection.set(&key, garbage).await.unwrap();
+        let token = instance(&auth, &redis).token().await.unwrap();
+        let expected = format!("token-{}", n + 2);
+        assert_eq!(token.access_token().secret(), expected);
+        assert_eq!(
+            stored_token(&redis, &key).await.unwrap()["access_token"],
+            expected.as_str()
+        );
+    }
+
+    // Another Redis type under the key: the read fails, the write replaces it.
+    let _: () = connection.del(&key).await.unwrap();
+    let _: () = connection.hset(&key, "field", "value").await.unwrap();
+    let token = instance(&auth, &redis).token().await.unwrap();
+    assert_eq!(token.access_token().secret(), "token-5");
+    assert_eq!(
+        stored_token(&redis, &key).await.unwrap()["access_token"],
+        "token-5"
+    );
+    assert_eq!(calls.get(), 5);
+}
+
+#[tokio::test]
+async fn requests_keep_succeeding_when_redis_dies_mid_run_and_the_outage_is_logged_once() {
+    let captured = logs::crate_logs();
+    let mut redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    // Tokens wear out after 25 uses, so the cache goes back to the storage every few rounds.
+    let api_mock = api_with_worn_out_tokens(&api, 25).await;
+    let client = support::client(instance(&auth, &redis));
+    client.get(api.url("/fruits")).send().await.unwrap();
+    let key = only_key(&redis).await;
+    let readable_key = key.strip_prefix("alf:").unwrap().to_owned();
+
+    for round in 0..20 {
+        if round == 10 {
+            redis.stop();
+        }
+        let requests: Vec<_> = (0..10)
+            .map(|_| {
+                let (client, url) = (client.clone(), api.url("/fruits"));
+                tokio::spawn(async move { client.get(url).send().await })
+            })
+            .collect();
+        for request in requests {
+            let response = request.await.expect("no panic").expect("a response");
+            assert_eq!(response.status(), 200, "round {round}");
+        }
+    }
+
+    let sent = api_mock.calls_async().await;
+    assert!(sent >= 201, "every request reached the API");
+    let tokens_used = calls.get();
+    assert!(
+        (201 / 26..=201 / 25 + 10).contains(&tokens_used),
+        "a token per 25 uses, give or take concurrent 401s: {tokens_used}"
+    );
+    let logs = captured.text();
+    let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&readable_key)).collect();
+    let warnings = ours
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("token storage failed"))
+        .count();
+    let quieted = ours
+        .iter()
+        .filter(|l| l.contains("DEBUG") && l.contains("token storage failed"))
+        .count();
+    assert_eq!(warnings, 1, "one warning for the outage: {ours:#?}");
+    assert!(quieted >= 2, "later failures quieted: {ours:#?}");
+}
+
+#[tokio::test]
+async fn sharing_resumes_when_redis_comes_back() {
+    let mut redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let a = instance(&auth, &redis);
+    assert_eq!(a.token().await.unwrap().access_token().secret(), "token-1");
+
+    redis.stop();
+    support::api_rejecting(&api, "token-1").await;
+    let accepted = support::api_accepting(&api, "token-2").await;
+    // Redis is gone: the 401 still brings a new token, kept in-process.
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    assert_eq!(calls.get(), 2);
+
+    redis.restart().await;
+    accepted.delete_async().await;
+    support::api_rejecting(&api, "token-2").await;
+    support::api_accepting(&api, "token-3").await;
+    // The same instance, no restart: its next token goes to Redis again…
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    assert_eq!(calls.get(), 3);
+    // …where a newcomer finds it.
+    let b = instance(&auth, &redis);
+    assert_eq!(b.token().await.unwrap().access_token().secret(), "token-3");
+    assert_eq!(calls.get(), 3);
+}
+
+#[tokio::test]
+async fn a_hung_redis_costs_a_request_the_timeout_not_its_answer() {
+    let redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    support::api_accepting(&api, "token-1").await;
+    let paused = SignalGuard::stop(redis.pid());
+
+    let a = support::builder(&auth)
+        .storage(storage(&redis).timeout(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), get_fruits(&a, &api))
+        .await
+        .expect("a hung Redis must not hang the request");
+
+    assert_eq!(status, 200);
+    assert_eq!(calls.get(), 1);
+    drop(paused);
+}
+
+#[tokio::test]
+async fn a_password_protected_redis_is_reached_with_the_password_in_the_url() {
+    const PASSWORD: &str = "s3cr3t-redis-password";
+    let redis = RedisServer::start_with_password(PASSWORD).await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    support::api_accepting(&api, "token-1").await;
+
+    let (a, b) = (instance(&auth, &redis), instance(&auth, &redis));
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    assert_eq!(get_fruits(&b, &api).await, 200);
+    assert_eq!(calls.get(), 1, "shared through the protected Redis");
+    assert!(!format!("{:?} {a:?}", storage(&redis)).contains(PASSWORD));
+
+    // Without the password Redis refuses every call; requests still get tokens.
+    let outsider = support::builder(&auth)
+        .storage(RedisStorage::from_url(&redis.url_without_password()).unwrap())
+        .audience("https://another-api.example")
+        .build()
+        .unwrap();
+    assert!(outsider.token().await.is_ok());
+    assert_eq!(calls.get(), 2);
+}
+
+#[tokio::test]
+async fn a_tls_url_to_a_plain_server_fails_over_to_fetching() {
+    let redis = RedisServer::start().await;
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    support::api_accepting(&api, "token-1").await;
+    let tls_url = redis.url().replacen("redis://", "rediss://", 1);
+    let a = support::builder(&auth)
+        .storage(RedisStorage::from_url(&tls_url).unwrap())
+        .build()
+        .unwrap();
+
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    assert_eq!(calls.get(), 1);
+    let keys: Vec<String> = redis.connection().await.keys("*").await.unwrap();
+    assert!(keys.is_empty(), "nothing was written in the clear");
+}
+
+/// Keeps a process stopped (SIGSTOP) until dropped (SIGCONT): a Redis that accepts
+/// connections but never answers.
+struct SignalGuard(u32);
+
+impl SignalGuard {
+    fn stop(pid: u32) -> Self {
+        signal(pid, "-STOP");
+        Self(pid)
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill(1)");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn unix_now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
