@@ -307,4 +307,43 @@ mod tests {
             "left as it was"
         );
     }
+
+    /// A storage that keeps what it is given but cannot remove anything, like a shared store
+    /// that went away between the write and the 401.
+    #[derive(Default)]
+    struct CannotRemove(crate::MemoryStorage);
+
+    #[async_trait::async_trait]
+    impl TokenStorage for CannotRemove {
+        async fn get(&self, key: &str) -> Result<Option<Token>, crate::StorageError> {
+            self.0.get(key).await
+        }
+        async fn set(&self, key: &str, token: &Token) -> Result<(), crate::StorageError> {
+            self.0.set(key, token).await
+        }
+        async fn remove(&self, _: &str) -> Result<(), crate::StorageError> {
+            Err("unreachable".into())
+        }
+        async fn remove_if_same(&self, _: &str, _: &Token) -> Result<bool, crate::StorageError> {
+            Err("unreachable".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rejected_token_the_storage_could_not_remove_is_not_used_again() {
+        let server = MockServer::start_async().await;
+        let (_, calls) = numbered(&server).await;
+        let credentials = ClientCredentials::builder(server.url("/token"), "id", "secret")
+            .storage(CannotRemove::default())
+            .build()
+            .unwrap();
+        let cache = credentials.cache();
+        let first = cache.fresh_token().await.unwrap();
+
+        cache.invalidate(&first.token).await;
+        let next = cache.fresh_token().await.unwrap();
+
+        assert_eq!(secret_of(&next), "token-2");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
 }
