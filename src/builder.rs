@@ -59,6 +59,11 @@ pub struct ClientCredentialsBuilder {
     token_request_timeout: Duration,
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
+    /// The `aud` of client assertions, unless the key names its own; the token endpoint when
+    /// `None`. Set by presets whose servers want something else.
+    assertion_audience: Option<String>,
+    /// A problem a preset found in what it was given, reported by `build`.
+    preset_error: Option<ConfigError>,
 }
 
 impl ClientCredentialsBuilder {
@@ -82,7 +87,21 @@ impl ClientCredentialsBuilder {
             token_request_timeout: DEFAULT_TOKEN_REQUEST_TIMEOUT,
             http_client: None,
             allow_insecure_http: false,
+            assertion_audience: None,
+            preset_error: None,
         }
+    }
+
+    /// Sets the default `aud` of client assertions (a preset's choice; a key's own wins).
+    pub(crate) fn assertion_audience(mut self, audience: String) -> Self {
+        self.assertion_audience = Some(audience);
+        self
+    }
+
+    /// Makes `build` fail with `error`: how a preset reports what it was given.
+    pub(crate) fn preset_error(mut self, error: ConfigError) -> Self {
+        self.preset_error.get_or_insert(error);
+        self
     }
 
     /// The `audience` form parameter: the API the token is for. Auth0 requires it (the API's
@@ -192,15 +211,22 @@ impl ClientCredentialsBuilder {
     /// # Errors
     /// [`Error::InvalidConfig`] when the token endpoint is not an `https` URL (or `http` to a
     /// loopback host, unless [`allow_insecure_http`](Self::allow_insecure_http)), the client id
-    /// or secret is empty, an option is empty or out of range, or an extra parameter is one the
+    /// or secret is empty (a secret is not needed with [`AuthMethod::PrivateKeyJwt`], whose key
+    /// must fit its algorithm), a preset was given a bad value, an option is empty or out of range, or an extra parameter is one the
     /// crate sets itself.
     pub fn build(self) -> Result<ClientCredentials, Error> {
+        if let Some(error) = self.preset_error {
+            return Err(error.into());
+        }
         let url = self.validated_endpoint()?;
         if self.client_id.is_empty() {
             return Err(ConfigError::EmptyClientId.into());
         }
-        if self.client_secret.is_empty() {
+        if self.auth_method.uses_secret() && self.client_secret.is_empty() {
             return Err(ConfigError::EmptyClientSecret.into());
+        }
+        if let AuthMethod::PrivateKeyJwt(key) = &self.auth_method {
+            key.check()?;
         }
         for (option, value) in [("audience", &self.audience), ("scope", &self.scope)] {
             if value.as_deref() == Some("") {
@@ -250,7 +276,7 @@ impl ClientCredentialsBuilder {
         let flight_key = FlightKey::new(
             &key,
             &self.client_secret,
-            &format!("{:?}", self.auth_method),
+            &self.auth_method.identity(),
             self.default_expires_in,
             self.expiry_margin,
         );
@@ -275,6 +301,9 @@ impl ClientCredentialsBuilder {
                 &self.auth_method,
                 &self.client_id,
                 &self.client_secret,
+                self.assertion_audience
+                    .as_deref()
+                    .unwrap_or(display.as_str()),
             ),
             http,
             retry: self.token_retry,
@@ -340,6 +369,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("token_retry", &self.token_retry)
             .field("token_request_timeout", &self.token_request_timeout)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("assertion_audience", &self.assertion_audience)
             .finish_non_exhaustive()
     }
 }

@@ -1,14 +1,18 @@
 //! Client authentication: how the client proves who it is to the token endpoint (RFC 6749 §2.3).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use http::HeaderValue;
 use url::form_urlencoded;
 
+use crate::client_assertion::{JWT_BEARER_ASSERTION, PrivateKey};
+use crate::error::Error;
 use crate::secret::Secret;
 
-/// How the client id and secret are sent to the token endpoint.
+/// How the client proves who it is to the token endpoint.
 ///
 /// # Example
 /// ```
@@ -30,6 +34,27 @@ pub enum AuthMethod {
     /// `client_id` and `client_secret` as form parameters in the request body (RFC 6749 §2.3.1):
     /// the default of Auth0's machine-to-machine applications.
     ClientSecretPost,
+    /// `private_key_jwt` (RFC 7523 §2.2): no secret is sent; each token request carries
+    /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a
+    /// fresh `client_assertion` JWT signed with this key (see [`PrivateKey`]), with the
+    /// `client_id`. The client secret given to the builder is not used and may be empty.
+    PrivateKeyJwt(PrivateKey),
+}
+
+impl AuthMethod {
+    /// Whether this method sends the client secret (and so needs one).
+    pub(crate) fn uses_secret(&self) -> bool {
+        !matches!(self, Self::PrivateKeyJwt(_))
+    }
+
+    /// What tells apart the token requests of two methods, for the process-wide fetch map: the
+    /// variant, and for a key its fingerprint and settings. Holds no secret.
+    pub(crate) fn identity(&self) -> String {
+        match self {
+            Self::PrivateKeyJwt(key) => key.identity(),
+            other => format!("{other:?}"),
+        }
+    }
 }
 
 /// The part of every token request that authenticates the client, worked out once at build time.
@@ -39,10 +64,22 @@ pub(crate) enum ClientAuthentication {
     Basic(HeaderValue),
     /// `client_id=…&client_secret=…`, already form-encoded.
     Post(Secret),
+    /// `client_id=…&client_assertion_type=…&client_assertion=…`, signed anew for each request.
+    Assertion {
+        client_id: String,
+        key: PrivateKey,
+        audience: String,
+    },
 }
 
 impl ClientAuthentication {
-    pub(crate) fn new(method: &AuthMethod, client_id: &str, client_secret: &Secret) -> Self {
+    /// `assertion_audience` is the `aud` of client assertions unless the key names its own.
+    pub(crate) fn new(
+        method: &AuthMethod,
+        client_id: &str,
+        client_secret: &Secret,
+        assertion_audience: &str,
+    ) -> Self {
         match method {
             AuthMethod::ClientSecretBasic => Self::Basic(basic_header(client_id, client_secret)),
             AuthMethod::ClientSecretPost => Self::Post(Secret::new(
@@ -51,6 +88,11 @@ impl ClientAuthentication {
                     .append_pair("client_secret", client_secret.expose())
                     .finish(),
             )),
+            AuthMethod::PrivateKeyJwt(key) => Self::Assertion {
+                client_id: client_id.to_owned(),
+                audience: key.audience_or(assertion_audience).to_owned(),
+                key: key.clone(),
+            },
         }
     }
 
@@ -58,16 +100,35 @@ impl ClientAuthentication {
     pub(crate) fn header(&self) -> Option<&HeaderValue> {
         match self {
             Self::Basic(header) => Some(header),
-            Self::Post(_) => None,
+            Self::Post(_) | Self::Assertion { .. } => None,
         }
     }
 
-    /// The form fields to append to the body, if this method uses any.
-    pub(crate) fn form_fields(&self) -> Option<&str> {
-        match self {
+    /// The form fields to append to the body of a request sent at `now`, if this method uses
+    /// any.
+    ///
+    /// # Errors
+    /// When a client assertion cannot be signed (the key was checked at build time, so only if
+    /// the crypto library changes its mind).
+    pub(crate) fn form_fields(&self, now: SystemTime) -> Result<Option<Cow<'_, str>>, Error> {
+        Ok(match self {
             Self::Basic(_) => None,
-            Self::Post(fields) => Some(fields.expose()),
-        }
+            Self::Post(fields) => Some(Cow::Borrowed(fields.expose())),
+            Self::Assertion {
+                client_id,
+                key,
+                audience,
+            } => {
+                let assertion = key.sign(client_id, audience, now)?;
+                Some(Cow::Owned(
+                    form_urlencoded::Serializer::new(String::new())
+                        .append_pair("client_id", client_id)
+                        .append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
+                        .append_pair("client_assertion", &assertion)
+                        .finish(),
+                ))
+            }
+        })
     }
 }
 
@@ -76,6 +137,7 @@ impl fmt::Debug for ClientAuthentication {
         match self {
             Self::Basic(_) => f.write_str("ClientSecretBasic([redacted])"),
             Self::Post(_) => f.write_str("ClientSecretPost([redacted])"),
+            Self::Assertion { key, .. } => f.debug_tuple("PrivateKeyJwt").field(key).finish(),
         }
     }
 }
@@ -114,6 +176,7 @@ mod tests {
             &AuthMethod::ClientSecretBasic,
             "my client:1",
             &Secret::new("p@ss:w/rd é+"),
+            "",
         );
         let header = auth.header().unwrap();
         assert!(header.is_sensitive());
@@ -121,7 +184,7 @@ mod tests {
             decode_basic(header),
             "my+client%3A1:p%40ss%3Aw%2Frd+%C3%A9%2B"
         );
-        assert_eq!(auth.form_fields(), None);
+        assert_eq!(auth.form_fields(SystemTime::now()).unwrap(), None);
     }
 
     #[test]
@@ -131,6 +194,7 @@ mod tests {
             &AuthMethod::ClientSecretBasic,
             "s6BhdRkqt3",
             &Secret::new("7Fjfp0ZBr1KtDRbnfVdmIw"),
+            "",
         );
         assert_eq!(
             auth.header().unwrap(),
@@ -140,11 +204,15 @@ mod tests {
 
     #[test]
     fn post_puts_the_credentials_in_the_body() {
-        let auth =
-            ClientAuthentication::new(&AuthMethod::ClientSecretPost, "id&1", &Secret::new("s=2"));
+        let auth = ClientAuthentication::new(
+            &AuthMethod::ClientSecretPost,
+            "id&1",
+            &Secret::new("s=2"),
+            "",
+        );
         assert_eq!(auth.header(), None);
         assert_eq!(
-            auth.form_fields(),
+            auth.form_fields(SystemTime::now()).unwrap().as_deref(),
             Some("client_id=id%261&client_secret=s%3D2")
         );
     }
@@ -152,7 +220,7 @@ mod tests {
     #[test]
     fn debug_is_redacted() {
         for method in [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost] {
-            let auth = ClientAuthentication::new(&method, "id", &Secret::new("hunter2"));
+            let auth = ClientAuthentication::new(&method, "id", &Secret::new("hunter2"), "");
             let shown = format!("{auth:?}");
             assert!(
                 !shown.contains("hunter2") && !shown.contains("aHVudGVyMg"),

@@ -39,9 +39,11 @@ enum Failure {
     Status {
         status: StatusCode,
         oauth_error: Option<OAuthError>,
-        retry_after: Option<Duration>,
+        retry_at: Option<SystemTime>,
     },
     Response(TokenResponseError),
+    /// The request could not be made (a client assertion that would not sign).
+    Unsendable(Error),
 }
 
 impl Failure {
@@ -49,13 +51,13 @@ impl Failure {
         match self {
             Failure::Transport(error) => retry::is_retryable_transport(error),
             Failure::Status { status, .. } => retry::is_retryable_status(*status),
-            Failure::Response(_) => false,
+            Failure::Response(_) | Failure::Unsendable(_) => false,
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    fn retry_at(&self) -> Option<SystemTime> {
         match self {
-            Failure::Status { retry_after, .. } => *retry_after,
+            Failure::Status { retry_at, .. } => *retry_at,
             _ => None,
         }
     }
@@ -71,15 +73,16 @@ impl Failure {
             Failure::Status {
                 status,
                 oauth_error,
-                retry_after,
+                retry_at,
             } => Error::TokenEndpoint {
                 endpoint,
                 status,
                 oauth_error,
                 attempts,
-                retry_after,
+                retry_at,
             },
             Failure::Response(reason) => Error::InvalidTokenResponse { endpoint, reason },
+            Failure::Unsendable(error) => error,
         }
     }
 }
@@ -97,7 +100,7 @@ impl TokenEndpoint {
                 Err(failure) => failure,
             };
             let delay = if failure.is_retryable() {
-                retry::next_delay(&self.retry, started_at, attempts - 1, failure.retry_after())
+                retry::next_delay(&self.retry, started_at, attempts - 1, failure.retry_at())
             } else {
                 None
             };
@@ -119,10 +122,16 @@ impl TokenEndpoint {
 
     /// One token request, and its answer read.
     async fn attempt(&self) -> Result<Token, Failure> {
+        // Expiry counts from here: the token cannot have been issued before it was asked for.
+        let sent_at = SystemTime::now();
         let mut body = self.form.clone();
-        if let Some(fields) = self.client_auth.form_fields() {
+        let fields = self
+            .client_auth
+            .form_fields(sent_at)
+            .map_err(Failure::Unsendable)?;
+        if let Some(fields) = fields {
             body.push('&');
-            body.push_str(fields);
+            body.push_str(&fields);
         }
         let mut request = self
             .http
@@ -138,17 +147,16 @@ impl TokenEndpoint {
             request = request.header(AUTHORIZATION, header.clone());
         }
 
-        let sent_at = SystemTime::now();
         let mut response = request.send().await.map_err(Failure::Transport)?;
         let status = response.status();
-        let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+        let retry_at = retry::retry_at(status, response.headers(), SystemTime::now());
         let body = read_capped(&mut response).await?;
 
         if !status.is_success() {
             return Err(Failure::Status {
                 status,
                 oauth_error: body.as_deref().and_then(parse_oauth_error),
-                retry_after,
+                retry_at,
             });
         }
         let body = body.ok_or(Failure::Response(TokenResponseError::BodyTooLarge(

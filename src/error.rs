@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::SystemTime;
 
 use http::StatusCode;
 
@@ -57,8 +57,9 @@ pub enum Error {
         oauth_error: Option<OAuthError>,
         /// How many requests were made.
         attempts: u32,
-        /// How long the server asked us to wait (`Retry-After`), when it said.
-        retry_after: Option<Duration>,
+        /// When the server said it would take requests again: its `Retry-After`, or on a 429
+        /// Auth0's `x-ratelimit-reset`. As `auth0-python`'s `RateLimitError.reset_at`.
+        retry_at: Option<SystemTime>,
     },
 
     /// The token endpoint answered 2xx, but with a body that holds no usable token.
@@ -160,6 +161,15 @@ pub enum ConfigError {
     /// The default HTTP client for token requests could not be built.
     #[error("could not build the HTTP client for token requests: {0}")]
     HttpClient(String),
+    /// The Auth0 domain is not a bare host name.
+    #[error(
+        "the Auth0 domain must be a host name like tenant.eu.auth0.com, without https:// or a \
+         path: {0}"
+    )]
+    InvalidAuth0Domain(String),
+    /// The private key for `private_key_jwt` cannot sign client assertions.
+    #[error("the private key cannot be used: {0}")]
+    InvalidPrivateKey(&'static str),
     /// The Redis URL given to [`RedisStorage::from_url`](crate::RedisStorage::from_url) is not
     /// one. The message never repeats the URL, which may hold a password.
     #[cfg(feature = "redis")]
@@ -324,7 +334,7 @@ mod tests {
                 uri: None,
             }),
             attempts: 1,
-            retry_after: None,
+            retry_at: None,
         };
         assert_eq!(
             err.to_string(),
@@ -346,7 +356,7 @@ mod tests {
             status: StatusCode::SERVICE_UNAVAILABLE,
             oauth_error: None,
             attempts: 4,
-            retry_after: None,
+            retry_at: None,
         };
         assert!(err.is_retryable());
         assert_eq!(

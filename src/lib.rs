@@ -26,6 +26,10 @@
 //! # }
 //! ```
 //!
+//! For an Auth0 tenant, [`ClientCredentials::auth0`] sets the token endpoint, client
+//! authentication and default lifetime from the domain; [`AuthMethod::PrivateKeyJwt`] signs
+//! each token request with a private key instead of sending a secret.
+//!
 //! When no token can be had, the request is not sent and the error says why:
 //! ```no_run
 //! # async fn run(client: reqwest_middleware::ClientWithMiddleware) {
@@ -109,8 +113,10 @@
 #![warn(unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod auth0;
 mod builder;
 mod cache;
+mod client_assertion;
 mod client_auth;
 mod endpoint;
 mod error;
@@ -122,7 +128,9 @@ mod single_flight;
 mod storage;
 mod token;
 
+pub use auth0::AUTH0_DEFAULT_EXPIRES_IN;
 pub use builder::{ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_TOKEN_REQUEST_TIMEOUT};
+pub use client_assertion::{JwtAlgorithm, PrivateKey};
 pub use client_auth::AuthMethod;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use middleware::ClientCredentials;

@@ -31,33 +31,49 @@ pub(crate) fn is_retryable_transport(error: &reqwest::Error) -> bool {
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
 }
 
-/// `Retry-After` as a delay from `now`: either delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or_default())
+/// When the server will take requests again, if it said: `Retry-After` (delay-seconds or an
+/// HTTP date, RFC 9110 §10.2.3), or on a 429 Auth0's `x-ratelimit-reset` (UNIX seconds). A
+/// time in the past means now.
+pub(crate) fn retry_at(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: SystemTime,
+) -> Option<SystemTime> {
+    let header = |name| headers.get(name)?.to_str().ok().map(str::trim);
+    let at = if let Some(value) = header(RETRY_AFTER.as_str()) {
+        match value.parse::<u64>() {
+            Ok(seconds) => now.checked_add(Duration::from_secs(seconds))?,
+            Err(_) => httpdate::parse_http_date(value).ok()?,
+        }
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        let seconds = header(RATE_LIMIT_RESET)?.parse::<u64>().ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(seconds))?
+    } else {
+        return None;
+    };
+    Some(at.max(now))
 }
+
+/// Auth0's rate-limit header: when the limit resets, in UNIX seconds.
+const RATE_LIMIT_RESET: &str = "x-ratelimit-reset";
 
 /// How long to wait before retry number `past_retries + 1`, or `None` when the policy says stop.
 ///
-/// The server's `Retry-After` wins over a shorter backoff, but is capped by the policy's
-/// `max_retry_interval` so a hostile or confused server cannot stall us for hours.
+/// The time the server asked for ([`retry_at`]) wins over a shorter backoff, but is capped by
+/// the policy's `max_retry_interval` so a hostile or confused server cannot stall us for hours.
 pub(crate) fn next_delay(
     policy: &ExponentialBackoff,
     started_at: SystemTime,
     past_retries: u32,
-    retry_after: Option<Duration>,
+    retry_at: Option<SystemTime>,
 ) -> Option<Duration> {
     match policy.should_retry(started_at, past_retries) {
         RetryDecision::DoNotRetry => None,
         RetryDecision::Retry { execute_after } => {
-            let backoff = execute_after
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
-            let asked = retry_after
+            let now = SystemTime::now();
+            let backoff = execute_after.duration_since(now).unwrap_or_default();
+            let asked = retry_at
+                .and_then(|at| at.duration_since(now).ok())
                 .unwrap_or_default()
                 .min(policy.max_retry_interval);
             Some(backoff.max(asked))
@@ -77,9 +93,9 @@ mod tests {
             .build_with_max_retries(retries)
     }
 
-    fn headers(retry_after: &str) -> HeaderMap {
+    fn headers(name: &'static str, value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_str(retry_after).unwrap());
+        headers.insert(name, HeaderValue::from_str(value).unwrap());
         headers
     }
 
@@ -102,26 +118,57 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let after = |value: &str, status: u16| {
+            retry_at(
+                StatusCode::from_u16(status).unwrap(),
+                &headers(RETRY_AFTER.as_str(), value),
+                now,
+            )
+            .map(|at| at.duration_since(now).unwrap())
+        };
+        assert_eq!(after("2", 503), Some(Duration::from_secs(2)));
+        assert_eq!(after(" 120 ", 429), Some(Duration::from_secs(120)));
         assert_eq!(
-            retry_after(&headers("2"), now),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            retry_after(&headers(" 120 "), now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            retry_after(&headers("Wed, 21 Oct 2015 07:28:30 GMT"), now),
+            after("Wed, 21 Oct 2015 07:28:30 GMT", 503),
             Some(Duration::from_secs(30))
         );
         assert_eq!(
-            retry_after(&headers("Wed, 21 Oct 2015 07:00:00 GMT"), now),
+            after("Wed, 21 Oct 2015 07:00:00 GMT", 503),
             Some(Duration::ZERO),
             "a date in the past means now"
         );
-        assert_eq!(retry_after(&headers("soon"), now), None);
-        assert_eq!(retry_after(&headers("-1"), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        assert_eq!(after("soon", 503), None);
+        assert_eq!(after("-1", 503), None);
+        assert_eq!(
+            retry_at(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), now),
+            None
+        );
+    }
+
+    #[test]
+    fn auth0_rate_limit_reset_counts_on_a_429() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let reset = headers(RATE_LIMIT_RESET, "1700000007");
+        assert_eq!(
+            retry_at(StatusCode::TOO_MANY_REQUESTS, &reset, now),
+            Some(now + Duration::from_secs(7))
+        );
+        // On other answers it only says when the bucket refills: not a reason to wait.
+        assert_eq!(retry_at(StatusCode::SERVICE_UNAVAILABLE, &reset, now), None);
+        // Retry-After, when both are sent, is the server's word on this request.
+        let mut both = reset.clone();
+        both.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        assert_eq!(
+            retry_at(StatusCode::TOO_MANY_REQUESTS, &both, now),
+            Some(now + Duration::from_secs(1))
+        );
+        let past = headers(RATE_LIMIT_RESET, "1600000000");
+        assert_eq!(
+            retry_at(StatusCode::TOO_MANY_REQUESTS, &past, now),
+            Some(now)
+        );
+        let garbage = headers(RATE_LIMIT_RESET, "tomorrow");
+        assert_eq!(retry_at(StatusCode::TOO_MANY_REQUESTS, &garbage, now), None);
     }
 
     #[test]
@@ -149,13 +196,16 @@ mod tests {
                     Some(Duration::from_millis(5)),
                     Some(Duration::from_secs(3600)),
                 ] {
-                    let delay = next_delay(&policy, SystemTime::now(), n, asked).unwrap();
+                    let at = asked.map(|asked| SystemTime::now() + asked);
+                    let delay = next_delay(&policy, SystemTime::now(), n, at).unwrap();
                     assert!(
                         delay <= Duration::from_millis(80),
                         "{jitter:?} {n} {delay:?}"
                     );
                     if let Some(asked) = asked {
-                        assert!(delay >= asked.min(Duration::from_millis(80)));
+                        // A millisecond passes between the two clock readings at most.
+                        let floor = asked.min(Duration::from_millis(80));
+                        assert!(delay + Duration::from_millis(1) >= floor);
                     }
                 }
             }
@@ -165,13 +215,13 @@ mod tests {
     #[test]
     fn retry_after_wins_over_a_shorter_backoff() {
         let policy = policy(Jitter::None, 3);
-        let delay = next_delay(
-            &policy,
-            SystemTime::now(),
-            0,
-            Some(Duration::from_millis(50)),
+        let asked = SystemTime::now() + Duration::from_millis(50);
+        let delay = next_delay(&policy, SystemTime::now(), 0, Some(asked)).unwrap();
+        // Counted from the moment next_delay reads the clock, a little after `asked` was made.
+        assert!(
+            (Duration::from_millis(40)..=Duration::from_millis(50)).contains(&delay),
+            "{delay:?}"
         );
-        assert_eq!(delay, Some(Duration::from_millis(50)));
     }
 
     #[test]

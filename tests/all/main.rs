@@ -3,6 +3,8 @@
 
 mod support;
 
+#[cfg(feature = "default-tls")]
+mod auth0;
 mod caching;
 mod concurrency;
 mod readme;

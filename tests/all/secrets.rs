@@ -2,9 +2,11 @@
 
 use httpmock::MockServer;
 use reqwest_alf::{
-    AuthMethod, ClientCredentials, ConfigError, Error, MemoryStorage, TokenResponseError,
+    AuthMethod, ClientCredentials, ConfigError, Error, MemoryStorage, PrivateKey,
+    TokenResponseError,
 };
 
+use crate::support::assertion::RSA_PRIVATE;
 use crate::support::{self, CLIENT_SECRET, logs};
 
 const TOKEN: &str = "eyJ0eXAi.s3cr3t-access-token.sig";
@@ -37,6 +39,36 @@ async fn debug_output_of_every_public_type_is_redacted() {
     assert_hidden(&format!("{storage:?}"));
     let basic = support::builder(&auth).build().unwrap();
     assert_hidden(&format!("{basic:?}"));
+
+    let key = PrivateKey::from_pem(RSA_PRIVATE).unwrap().key_id("kid-1");
+    let key_body: String = RSA_PRIVATE.lines().nth(1).unwrap().to_owned();
+    let builder = support::builder(&auth).auth_method(AuthMethod::PrivateKeyJwt(key.clone()));
+    let with_key = format!("{builder:?} {builder:#?}");
+    let credentials = support::builder(&auth)
+        .auth_method(AuthMethod::PrivateKeyJwt(key.clone()))
+        .build()
+        .unwrap();
+    for shown in [
+        format!("{key:?} {key:#?}"),
+        with_key,
+        format!("{credentials:#?}"),
+    ] {
+        assert_hidden(&shown);
+        assert!(
+            !shown.contains(&key_body) && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
+    }
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_storage_debug_hides_the_password() {
+    let storage = reqwest_alf::RedisStorage::from_url(&format!(
+        "rediss://alf:{CLIENT_SECRET}@redis.example:6380/2"
+    ))
+    .unwrap();
+    assert_hidden(&format!("{storage:?} {storage:#?}"));
 }
 
 #[test]
@@ -61,6 +93,10 @@ fn no_error_message_holds_a_secret() {
             endpoint: "https://example.com/t".into(),
             reason: TokenResponseError::AccessTokenNotHeaderSafe,
         },
+        ClientCredentials::auth0("https://tenant.example/", "id", CLIENT_SECRET)
+            .build()
+            .unwrap_err(),
+        PrivateKey::from_pem(RSA_PRIVATE.replace("MII", "xx")).unwrap_err(),
     ];
     for error in errors {
         assert_hidden(&format!("{error} {error:?}"));

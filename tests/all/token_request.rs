@@ -117,3 +117,102 @@ async fn token_requests_do_not_follow_redirects() {
     redirect.assert_calls_async(1).await;
     thief.assert_calls_async(0).await;
 }
+
+#[tokio::test]
+async fn private_key_jwt_sends_a_fresh_signed_assertion_and_no_secret() {
+    use jsonwebtoken::Algorithm;
+    use reqwest_alf::{JwtAlgorithm, PrivateKey};
+
+    use crate::support::assertion::{self, EC_PRIVATE, EC_PUBLIC, RSA_PRIVATE, RSA_PUBLIC};
+
+    let cases = [
+        (RSA_PRIVATE, RSA_PUBLIC, None, Algorithm::RS256),
+        (
+            RSA_PRIVATE,
+            RSA_PUBLIC,
+            Some(JwtAlgorithm::Ps256),
+            Algorithm::PS256,
+        ),
+        (EC_PRIVATE, EC_PUBLIC, None, Algorithm::ES256),
+    ];
+    for (private, public, algorithm, expected) in cases {
+        let auth = MockServer::start_async().await;
+        let (mock, bodies) = assertion::recording_token_endpoint(&auth).await;
+        let mut key = PrivateKey::from_pem(private).unwrap().key_id("key-2024");
+        if let Some(algorithm) = algorithm {
+            key = key.algorithm(algorithm);
+        }
+        // No secret is needed: an empty one is accepted.
+        let credentials = ClientCredentials::builder(auth.url(TOKEN_PATH), CLIENT_ID, "")
+            .audience("https://fruits.example")
+            .auth_method(AuthMethod::PrivateKeyJwt(key))
+            .build()
+            .unwrap();
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+
+        credentials.token().await.unwrap();
+        credentials
+            .invalidate(&credentials.token().await.unwrap())
+            .await;
+        credentials.token().await.unwrap();
+
+        mock.assert_calls_async(2).await;
+        let bodies = bodies.all();
+        let names: Vec<String> = assertion::fields(&bodies[0])
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "grant_type",
+                "audience",
+                "client_id",
+                "client_assertion_type",
+                "client_assertion"
+            ]
+        );
+        assert_eq!(
+            assertion::field(&bodies[0], "grant_type"),
+            "client_credentials"
+        );
+        assert_eq!(assertion::field(&bodies[0], "client_id"), CLIENT_ID);
+        assert_eq!(
+            assertion::field(&bodies[0], "client_assertion_type"),
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
+        let endpoint = auth.url(TOKEN_PATH);
+        let (header, claims) = assertion::verified(
+            &assertion::field(&bodies[0], "client_assertion"),
+            public,
+            expected,
+            &endpoint,
+        );
+        assert_eq!(header.kid.as_deref(), Some("key-2024"));
+        assert_eq!(claims["iss"], CLIENT_ID);
+        assert_eq!(claims["sub"], CLIENT_ID);
+        assert_eq!(claims["aud"], endpoint.as_str());
+        let iat = claims["iat"].as_u64().unwrap();
+        let exp = claims["exp"].as_u64().unwrap();
+        assert!(
+            iat >= before && iat <= before + 5,
+            "iat {iat}, now {before}"
+        );
+        assert!(exp > iat && exp - iat <= 300, "exp {exp} iat {iat}");
+        assert!(!claims["jti"].as_str().unwrap().is_empty());
+
+        let (_, second) = assertion::verified(
+            &assertion::field(&bodies[1], "client_assertion"),
+            public,
+            expected,
+            &endpoint,
+        );
+        assert_ne!(
+            claims["jti"], second["jti"],
+            "a fresh assertion per request"
+        );
+    }
+}

@@ -11,9 +11,12 @@ use reqwest_alf::retry_policies::policies::ExponentialBackoff;
 use reqwest_alf::{ClientCredentials, ClientCredentialsBuilder};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
+pub mod assertion;
 pub mod logs;
 #[cfg(feature = "redis")]
 pub mod redis_server;
+#[cfg(feature = "default-tls")]
+pub mod tls;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "s3cr3t-client-secret";

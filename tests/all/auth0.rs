@@ -1,0 +1,225 @@
+//! The Auth0 preset against a mock that answers like Auth0, behind TLS (the preset only speaks
+//! `https://{domain}`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use jsonwebtoken::Algorithm;
+use reqwest_alf::retry_policies::Jitter;
+use reqwest_alf::retry_policies::policies::ExponentialBackoff;
+use reqwest_alf::{
+    AUTH0_DEFAULT_EXPIRES_IN, AuthMethod, ClientCredentials, ClientCredentialsBuilder, Error,
+    PrivateKey,
+};
+
+use crate::support::assertion::{self, RSA_PRIVATE, RSA_PUBLIC};
+use crate::support::tls::{TlsFront, tls_front};
+use crate::support::{self, CLIENT_ID, CLIENT_SECRET, TOKEN_PATH};
+
+const DOMAIN: &str = "tenant.auth0.test";
+
+/// Auth0 and a preset pointed at it.
+async fn auth0(mock: &MockServer) -> (TlsFront, ClientCredentialsBuilder) {
+    let front = tls_front(mock, DOMAIN).await;
+    let builder = ClientCredentials::auth0(&front.domain, CLIENT_ID, CLIENT_SECRET)
+        .audience(format!("https://{}/api/v2/", front.domain))
+        .http_client(front.http.clone());
+    (front, builder)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn retries(max_retries: u32, max_interval: Duration) -> ExponentialBackoff {
+    ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), max_interval)
+        .jitter(Jitter::None)
+        .build_with_max_retries(max_retries)
+}
+
+/// Answers 429 with Auth0's rate-limit headers (`reset` in UNIX seconds) the first `limited`
+/// times, then a token; records when each call arrived.
+async fn rate_limited(
+    mock: &MockServer,
+    limited: usize,
+    reset: u64,
+) -> Arc<Mutex<Vec<SystemTime>>> {
+    let arrivals: Arc<Mutex<Vec<SystemTime>>> = Arc::default();
+    let seen = arrivals.clone();
+    mock.mock_async(move |when, then| {
+        when.method("POST").path(TOKEN_PATH);
+        then.respond_with(move |_: &HttpMockRequest| {
+            let mut seen = seen.lock().unwrap();
+            seen.push(SystemTime::now());
+            if seen.len() <= limited {
+                HttpMockResponse::builder()
+                    .status(429)
+                    .header("x-ratelimit-limit", "10")
+                    .header("x-ratelimit-remaining", "0")
+                    .header("x-ratelimit-reset", reset.to_string())
+                    .body(r#"{"error":"too_many_requests","error_description":"Global limit has been reached"}"#)
+                    .build()
+            } else {
+                support::json_response(200, &support::token_json("tok", Some(86400)))
+            }
+        });
+    })
+    .await;
+    arrivals
+}
+
+#[tokio::test]
+async fn the_preset_posts_the_credentials_and_assumes_a_day_without_expires_in() {
+    let mock = MockServer::start_async().await;
+    let (front, builder) = auth0(&mock).await;
+    let audience = format!("https://{}/api/v2/", front.domain);
+    let token = mock
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path(TOKEN_PATH)
+                .header_missing("authorization")
+                .form_urlencoded_tuple("grant_type", "client_credentials")
+                .form_urlencoded_tuple("audience", audience)
+                .form_urlencoded_tuple("client_id", CLIENT_ID)
+                .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
+            // Auth0 may leave expires_in out.
+            then.status(200).body(support::token_json("tok", None));
+        })
+        .await;
+
+    let got = builder.build().unwrap().token().await.unwrap();
+
+    token.assert_calls_async(1).await;
+    assert_eq!(got.lifetime(), AUTH0_DEFAULT_EXPIRES_IN);
+    assert_eq!(AUTH0_DEFAULT_EXPIRES_IN, Duration::from_secs(24 * 3600));
+}
+
+#[tokio::test]
+async fn a_429_waits_until_x_ratelimit_reset() {
+    let mock = MockServer::start_async().await;
+    let (_front, builder) = auth0(&mock).await;
+    let reset = unix_now() + 2;
+    let arrivals = rate_limited(&mock, 1, reset).await;
+
+    let auth = builder
+        .token_retry(retries(1, Duration::from_secs(5)))
+        .build()
+        .unwrap();
+    auth.token().await.unwrap();
+
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2);
+    let retried_at = arrivals[1].duration_since(UNIX_EPOCH).unwrap();
+    assert!(
+        retried_at >= Duration::from_secs(reset),
+        "retried at {retried_at:?}, before the reset at {reset}"
+    );
+}
+
+#[tokio::test]
+async fn a_far_reset_is_capped_by_the_retry_policy() {
+    let mock = MockServer::start_async().await;
+    let (_front, builder) = auth0(&mock).await;
+    let arrivals = rate_limited(&mock, 1, unix_now() + 86_400).await;
+
+    let auth = builder
+        .token_retry(retries(1, Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), auth.token())
+        .await
+        .expect("the wait is capped at 50 ms")
+        .unwrap();
+
+    assert_eq!(arrivals.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_error_says_when_the_rate_limit_resets() {
+    let mock = MockServer::start_async().await;
+    let (_front, builder) = auth0(&mock).await;
+    let reset = unix_now() + 3600;
+    rate_limited(&mock, usize::MAX, reset).await;
+
+    let error = builder
+        .token_retry(retries(0, Duration::from_secs(1)))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+
+    match &error {
+        Error::TokenEndpoint {
+            status, retry_at, ..
+        } => {
+            assert_eq!(status.as_u16(), 429);
+            assert_eq!(*retry_at, Some(UNIX_EPOCH + Duration::from_secs(reset)));
+        }
+        other => panic!("expected a token endpoint error, got {other:?}"),
+    }
+    assert!(error.is_retryable());
+    assert_eq!(error.oauth_error().unwrap().error(), "too_many_requests");
+}
+
+#[tokio::test]
+async fn access_denied_is_final_and_keeps_its_description() {
+    let mock = MockServer::start_async().await;
+    let (_front, builder) = auth0(&mock).await;
+    let denied = mock
+        .mock_async(|when, then| {
+            when.method("POST").path(TOKEN_PATH);
+            then.status(401)
+                .header("content-type", "application/json")
+                .body(r#"{"error":"access_denied","error_description":"Unauthorized"}"#);
+        })
+        .await;
+
+    let error = builder.build().unwrap().token().await.unwrap_err();
+
+    denied.assert_calls_async(1).await;
+    assert!(!error.is_retryable());
+    let oauth = error.oauth_error().expect("the server's error is kept");
+    assert_eq!(oauth.error(), "access_denied");
+    assert_eq!(oauth.description(), Some("Unauthorized"));
+    let message = error.to_string();
+    assert!(
+        message.contains("access_denied") && message.contains("Unauthorized"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn private_key_jwt_assertions_are_for_the_tenant() {
+    let mock = MockServer::start_async().await;
+    let (front, builder) = auth0(&mock).await;
+    let (calls, bodies) = assertion::recording_token_endpoint(&mock).await;
+
+    builder
+        .auth_method(AuthMethod::PrivateKeyJwt(
+            PrivateKey::from_pem(RSA_PRIVATE).unwrap(),
+        ))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+
+    calls.assert_calls_async(1).await;
+    let body = &bodies.all()[0];
+    assert!(!body.contains("client_secret"), "{body}");
+    let tenant = format!("https://{}/", front.domain);
+    let (_, claims) = assertion::verified(
+        &assertion::field(body, "client_assertion"),
+        RSA_PUBLIC,
+        Algorithm::RS256,
+        &tenant,
+    );
+    assert_eq!(claims["aud"], tenant.as_str());
+    assert_eq!(claims["iss"], CLIENT_ID);
+}
