@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::builder::ClientCredentialsBuilder;
 use crate::client_auth::AuthMethod;
-use crate::error::{ConfigError, SHORT_VALUE, printable};
+use crate::error::{ConfigError, printable_without_userinfo};
 use crate::middleware::ClientCredentials;
 
 /// The lifetime of an Auth0 token whose response has no `expires_in`: Auth0's default for
@@ -65,7 +65,7 @@ impl ClientCredentials {
 
 /// The domain as it goes in a URL (`host` or `host:port`), or why it cannot.
 fn validated_domain(domain: &str) -> Result<String, ConfigError> {
-    let shown = || printable(domain, SHORT_VALUE);
+    let shown = || printable_without_userinfo(domain);
     let refuse = |why: &str| ConfigError::InvalidAuth0Domain(format!("{:?} {why}", shown()));
     let domain = domain.trim();
     if domain.is_empty() {

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use retry_policies::policies::ExponentialBackoff;
-use url::{Host, Url, form_urlencoded};
+use url::{Url, form_urlencoded};
 
+use crate::attach::{AttachRules, Origin, Predicate, is_loopback};
 use crate::cache::{FlightKey, TokenCache};
 use crate::client_auth::{AuthMethod, ClientAuthentication};
 use crate::endpoint::TokenEndpoint;
@@ -26,6 +27,14 @@ pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 /// How long one token request may take, body included, unless
 /// [`token_request_timeout`](ClientCredentialsBuilder::token_request_timeout) says otherwise.
 pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most a token response body may hold unless
+/// [`max_token_response_bytes`](ClientCredentialsBuilder::max_token_response_bytes) says
+/// otherwise.
+pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Below this, even an ordinary token response (a JWT with a few claims) would not fit.
+const MIN_TOKEN_RESPONSE_BYTES: usize = 1024;
 
 /// Form parameters the crate sets itself, which [`extra_param`] may not override.
 ///
@@ -59,6 +68,9 @@ pub struct ClientCredentialsBuilder {
     token_request_timeout: Duration,
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
+    max_token_response_bytes: usize,
+    only_for: Vec<String>,
+    attach_when: Option<Predicate>,
     /// The `aud` of client assertions, unless the key names its own; the token endpoint when
     /// `None`. Set by presets whose servers want something else.
     assertion_audience: Option<String>,
@@ -87,6 +99,9 @@ impl ClientCredentialsBuilder {
             token_request_timeout: DEFAULT_TOKEN_REQUEST_TIMEOUT,
             http_client: None,
             allow_insecure_http: false,
+            max_token_response_bytes: DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+            only_for: Vec::new(),
+            attach_when: None,
             assertion_audience: None,
             preset_error: None,
         }
@@ -198,10 +213,64 @@ impl ClientCredentialsBuilder {
         self
     }
 
-    /// Allows a plain `http` token endpoint on a host that is not loopback. The client secret
-    /// then crosses the network in the clear: only for trusted networks and tests.
+    /// Allows plain `http` to hosts that are not loopback: for the token endpoint, and for the
+    /// API requests that get a token. The client secret and the tokens then cross the network
+    /// in the clear: only for trusted networks and tests. Without it, a plain `http` request to
+    /// such a host is sent without a token.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Attaches tokens only to requests to these origins (scheme, host and port, e.g.
+    /// `"https://fruits.example.com"`); requests elsewhere pass through untouched: no token, no
+    /// token fetched, no replay after a 401. Call it again to add origins.
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::ClientCredentials;
+    ///
+    /// let auth = ClientCredentials::builder("https://tenant.example/oauth/token", "id", "secret")
+    ///     .audience("https://fruits.example.com")
+    ///     .only_for(["https://fruits.example.com", "https://fruits.example.com:8443"])
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn only_for<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.only_for.extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Attaches tokens only to requests `predicate` accepts, on top of the other rules;
+    /// requests it refuses pass through untouched, like those [`only_for`](Self::only_for)
+    /// leaves out.
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::ClientCredentials;
+    ///
+    /// let auth = ClientCredentials::builder("https://tenant.example/oauth/token", "id", "secret")
+    ///     .attach_when(|request| request.url().path().starts_with("/api/"))
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn attach_when<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&reqwest::Request) -> bool + Send + Sync + 'static,
+    {
+        self.attach_when = Some(Arc::new(predicate));
+        self
+    }
+
+    /// The most a token response body may hold (default
+    /// [64 KiB](DEFAULT_MAX_TOKEN_RESPONSE_BYTES)); a longer one is an error, and is not read
+    /// further. Real token responses are a few kilobytes at most.
+    pub fn max_token_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_response_bytes = bytes;
         self
     }
 
@@ -258,6 +327,18 @@ impl ClientCredentialsBuilder {
         if self.token_retry.min_retry_interval > self.token_retry.max_retry_interval {
             return Err(ConfigError::InvalidRetryPolicy.into());
         }
+        if self.max_token_response_bytes < MIN_TOKEN_RESPONSE_BYTES {
+            return Err(ConfigError::InvalidSize {
+                option: "max_token_response_bytes",
+                expected: "at least 1024 bytes",
+            }
+            .into());
+        }
+        let attach = AttachRules {
+            allow_insecure_http: self.allow_insecure_http,
+            origins: self.allowed_origins()?,
+            predicate: self.attach_when.clone(),
+        };
         let http = match self.http_client {
             Some(client) => client,
             None => reqwest::Client::builder()
@@ -309,18 +390,34 @@ impl ClientCredentialsBuilder {
             retry: self.token_retry,
             timeout: self.token_request_timeout,
             default_expires_in: self.default_expires_in,
+            max_body_bytes: self.max_token_response_bytes,
         };
-        Ok(ClientCredentials::from_cache(TokenCache {
-            key,
-            flight_key,
-            storage: self
-                .storage
-                .unwrap_or_else(|| Arc::new(MemoryStorage::new())),
-            endpoint,
-            margin: self.expiry_margin,
-            current: ArcSwapOption::empty(),
-            faults: FaultLog::new(WARNING_INTERVAL),
-        }))
+        Ok(ClientCredentials::new(
+            attach,
+            TokenCache {
+                key,
+                flight_key,
+                storage: self
+                    .storage
+                    .unwrap_or_else(|| Arc::new(MemoryStorage::new())),
+                endpoint,
+                margin: self.expiry_margin,
+                current: ArcSwapOption::empty(),
+                faults: FaultLog::new(WARNING_INTERVAL),
+            },
+        ))
+    }
+
+    /// The origins of [`only_for`](Self::only_for), or `None` when it was not used.
+    fn allowed_origins(&self) -> Result<Option<Vec<Origin>>, ConfigError> {
+        if self.only_for.is_empty() {
+            return Ok(None);
+        }
+        self.only_for
+            .iter()
+            .map(|origin| Origin::parse(origin))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     fn validated_endpoint(&self) -> Result<Url, ConfigError> {
@@ -342,17 +439,6 @@ impl ClientCredentialsBuilder {
     }
 }
 
-fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(name) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost")
-        }
-        Host::Ipv4(ip) => ip.is_loopback(),
-        Host::Ipv6(ip) => ip.is_loopback(),
-    }
-}
-
 impl fmt::Debug for ClientCredentialsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsBuilder")
@@ -369,6 +455,12 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("token_retry", &self.token_retry)
             .field("token_request_timeout", &self.token_request_timeout)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("max_token_response_bytes", &self.max_token_response_bytes)
+            .field("only_for", &self.only_for)
+            .field(
+                "attach_when",
+                &self.attach_when.as_ref().map(|_| "<predicate>"),
+            )
             .field("assertion_audience", &self.assertion_audience)
             .finish_non_exhaustive()
     }

@@ -14,10 +14,6 @@ use crate::error::{Error, LONG_VALUE, OAuthError, SHORT_VALUE, TokenResponseErro
 use crate::retry;
 use crate::token::{Token, parse_token_response};
 
-/// The most a token response body may hold. Real ones are a few kilobytes at most; anything
-/// larger is a misbehaving server, and is not worth the memory.
-pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// Everything needed to ask the authorization server for a token.
 pub(crate) struct TokenEndpoint {
     pub(crate) url: Url,
@@ -31,6 +27,9 @@ pub(crate) struct TokenEndpoint {
     pub(crate) retry: ExponentialBackoff,
     pub(crate) timeout: Duration,
     pub(crate) default_expires_in: Duration,
+    /// The most a response body may hold: real ones are a few kilobytes at most; anything
+    /// larger is a misbehaving server, and is not worth the memory.
+    pub(crate) max_body_bytes: usize,
 }
 
 /// Why one attempt failed, before deciding whether to try again.
@@ -148,9 +147,16 @@ impl TokenEndpoint {
         }
 
         let mut response = request.send().await.map_err(Failure::Transport)?;
+        if response.url() != &self.url {
+            // A caller's http_client followed a redirect: whatever answered is not the token
+            // endpoint we were given, and its token must not be trusted.
+            return Err(Failure::Response(TokenResponseError::Redirected(
+                response.url().origin().ascii_serialization(),
+            )));
+        }
         let status = response.status();
         let retry_at = retry::retry_at(status, response.headers(), SystemTime::now());
-        let body = read_capped(&mut response).await?;
+        let body = read_capped(&mut response, self.max_body_bytes).await?;
 
         if !status.is_success() {
             return Err(Failure::Status {
@@ -160,17 +166,20 @@ impl TokenEndpoint {
             });
         }
         let body = body.ok_or(Failure::Response(TokenResponseError::BodyTooLarge(
-            MAX_BODY_BYTES,
+            self.max_body_bytes,
         )))?;
         parse_token_response(&body, sent_at, self.default_expires_in).map_err(Failure::Response)
     }
 }
 
-/// The whole body, or `None` once it grows past [`MAX_BODY_BYTES`] (the rest is not read).
-async fn read_capped(response: &mut reqwest::Response) -> Result<Option<Vec<u8>>, Failure> {
+/// The whole body, or `None` once it grows past `max` bytes (the rest is not read).
+async fn read_capped(
+    response: &mut reqwest::Response,
+    max: usize,
+) -> Result<Option<Vec<u8>>, Failure> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > max {
             return Ok(None);
         }
         body.extend_from_slice(&chunk);

@@ -62,8 +62,11 @@ pub enum Error {
         retry_at: Option<SystemTime>,
     },
 
-    /// The token endpoint answered 2xx, but with a body that holds no usable token.
-    #[error("token endpoint {endpoint} sent an unusable token response: {reason}")]
+    /// The token endpoint's answer holds no usable token.
+    #[error(
+        "token endpoint {endpoint} sent an unusable token response: {reason}{hint}",
+        hint = response_hint(reason)
+    )]
     InvalidTokenResponse {
         /// The token endpoint, without its query string.
         endpoint: String,
@@ -155,6 +158,17 @@ pub enum ConfigError {
         /// The accepted range.
         expected: &'static str,
     },
+    /// A size option is out of range.
+    #[error("{option} must be {expected}")]
+    InvalidSize {
+        /// The builder option.
+        option: &'static str,
+        /// The accepted range.
+        expected: &'static str,
+    },
+    /// An origin given to `only_for` is not `scheme://host[:port]`.
+    #[error("only_for takes origins like https://api.example.com[:port]: {0}")]
+    InvalidOrigin(String),
     /// The retry policy's bounds are the wrong way round.
     #[error("token_retry: min_retry_interval is longer than max_retry_interval")]
     InvalidRetryPolicy,
@@ -178,7 +192,7 @@ pub enum ConfigError {
     InvalidRedisUrl(String),
 }
 
-/// Why a 2xx token response could not be used.
+/// Why a token response could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenResponseError {
@@ -197,6 +211,13 @@ pub enum TokenResponseError {
     /// A field that must be a string is not.
     #[error("{0} is not a string")]
     NotAString(&'static str),
+    /// The answer came from elsewhere: the HTTP client followed a redirect from the token
+    /// endpoint (RFC 6749 §3.2: token requests go to one fixed endpoint).
+    #[error(
+        "the request was redirected to {0}, whose answer is not trusted — give the final token \
+         endpoint URL, and an http_client that does not follow redirects"
+    )]
+    Redirected(String),
     /// `access_token` holds characters that cannot go into an HTTP header.
     #[error("access_token holds characters that cannot be sent in an HTTP header")]
     AccessTokenNotHeaderSafe,
@@ -254,6 +275,19 @@ pub(crate) const SHORT_VALUE: usize = 64;
 /// How many characters of a server's `error_description` to keep.
 pub(crate) const LONG_VALUE: usize = 512;
 
+/// A configured URL or host made safe to put in an error message: as [`printable`], and
+/// anything before an `@` (a user name and password) left out.
+pub(crate) fn printable_without_userinfo(value: &str) -> String {
+    let Some(at) = value.rfind('@') else {
+        return printable(value, SHORT_VALUE);
+    };
+    let scheme = value
+        .find("://")
+        .filter(|end| *end < at)
+        .map_or("", |end| &value[..end + 3]);
+    printable(&format!("{scheme}…@{}", &value[at + 1..]), SHORT_VALUE)
+}
+
 /// A server-sent value made safe to put in an error message: control characters dropped and the
 /// length capped, so a hostile server can neither flood nor garble logs.
 pub(crate) fn printable(value: &str, max_chars: usize) -> String {
@@ -298,10 +332,49 @@ fn hint(status: StatusCode, error: Option<&OAuthError>) -> &'static str {
         }
         Some("invalid_scope") => " — check the requested scope",
         Some("invalid_request") => " — check the audience, scope and extra parameters",
+        Some("invalid_grant") => {
+            " — the server refused the client_credentials grant; check the client's settings \
+             on the authorization server"
+        }
         _ if status == StatusCode::TOO_MANY_REQUESTS => " — rate limited; try again later",
         _ if status.is_server_error() => " — the server failed; try again later",
         _ if status == StatusCode::NOT_FOUND => " — check the token endpoint URL",
+        _ if status.is_redirection() => {
+            " — token requests do not follow redirects; use the URL it points to as the token \
+             endpoint"
+        }
+        _ if status == StatusCode::UNAUTHORIZED => {
+            " — check the client id and secret, and the auth method"
+        }
+        _ if status == StatusCode::FORBIDDEN => {
+            " — check that the client may use the client_credentials grant and this audience"
+        }
+        _ if status == StatusCode::BAD_REQUEST => {
+            " — check the audience, scope and extra parameters"
+        }
         _ => "",
+    }
+}
+
+/// What to check after an unusable token response.
+fn response_hint(reason: &TokenResponseError) -> &'static str {
+    match reason {
+        TokenResponseError::NotJson
+        | TokenResponseError::MissingAccessToken
+        | TokenResponseError::EmptyAccessToken
+        | TokenResponseError::NotAString(_) => {
+            " — is this URL the token endpoint? A proxy or a login page may have answered"
+        }
+        TokenResponseError::BodyTooLarge(_) => {
+            " — is this URL the token endpoint? If so, raise max_token_response_bytes"
+        }
+        TokenResponseError::UnsupportedTokenType(_) => {
+            " — this middleware sends bearer tokens only; ask the server for a Bearer token"
+        }
+        TokenResponseError::InvalidExpiresIn(_) | TokenResponseError::AccessTokenNotHeaderSafe => {
+            " — the authorization server is misbehaving"
+        }
+        TokenResponseError::Redirected(_) => "",
     }
 }
 
@@ -310,6 +383,19 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn userinfo_is_left_out() {
+        assert_eq!(
+            printable_without_userinfo("https://user:pw@api.example/x"),
+            "https://…@api.example/x"
+        );
+        assert_eq!(
+            printable_without_userinfo("user:pw@tenant.example"),
+            "…@tenant.example"
+        );
+        assert_eq!(printable_without_userinfo("api.example"), "api.example");
+    }
 
     #[test]
     fn printable_strips_control_characters_and_caps_length() {
@@ -377,7 +463,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "token endpoint https://a.example/token sent an unusable token response: \
-             access_token is missing"
+             access_token is missing — is this URL the token endpoint? A proxy or a login page \
+             may have answered"
         );
     }
 }

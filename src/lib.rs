@@ -88,8 +88,17 @@
 //!   others read it when their in-process copy is empty or stale. A warm request never touches
 //!   the storage. After a 401 the stored token is deleted only if it is still the rejected
 //!   one, so a token another process has just stored survives.
-//! - **Secrets.** The client secret and access tokens never appear in `Debug` output, error
-//!   messages or logs, and storage keys are derived without the secret.
+//! - **Where tokens go.** Only to `https` requests, and plain `http` to loopback hosts, unless
+//!   [`allow_insecure_http`](ClientCredentialsBuilder::allow_insecure_http);
+//!   [`only_for`](ClientCredentialsBuilder::only_for) and
+//!   [`attach_when`](ClientCredentialsBuilder::attach_when) narrow it further. Other requests
+//!   are sent untouched (no token fetched, no replay). reqwest drops the token when it follows
+//!   a redirect to another origin.
+//! - **Hostile servers.** A token response is read with a size cap and a time limit; an
+//!   answer that came through a redirect is refused.
+//! - **Secrets.** The client secret, private keys and access tokens never appear in `Debug`
+//!   output, error messages or logs, and storage keys are derived without the secret. See
+//!   `SECURITY.md` for what the crate protects and what it does not.
 //!
 //! # Features
 //! - `default-tls` (default): reqwest's default TLS for the token client. Turn it off to choose
@@ -113,6 +122,7 @@
 #![warn(unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod attach;
 mod auth0;
 mod builder;
 mod cache;
@@ -129,7 +139,10 @@ mod storage;
 mod token;
 
 pub use auth0::AUTH0_DEFAULT_EXPIRES_IN;
-pub use builder::{ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_TOKEN_REQUEST_TIMEOUT};
+pub use builder::{
+    ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+    DEFAULT_TOKEN_REQUEST_TIMEOUT,
+};
 pub use client_assertion::{JwtAlgorithm, PrivateKey};
 pub use client_auth::AuthMethod;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};

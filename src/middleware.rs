@@ -9,6 +9,7 @@ use http::{Extensions, StatusCode, header::AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
+use crate::attach::AttachRules;
 use crate::builder::ClientCredentialsBuilder;
 use crate::cache::TokenCache;
 use crate::error::Error;
@@ -26,6 +27,7 @@ use crate::token::Token;
 #[derive(Clone)]
 pub struct ClientCredentials {
     cache: Arc<TokenCache>,
+    attach: Arc<AttachRules>,
 }
 
 impl ClientCredentials {
@@ -50,9 +52,10 @@ impl ClientCredentials {
         ClientCredentialsBuilder::new(token_endpoint, client_id, client_secret)
     }
 
-    pub(crate) fn from_cache(cache: TokenCache) -> Self {
+    pub(crate) fn new(attach: AttachRules, cache: TokenCache) -> Self {
         Self {
             cache: Arc::new(cache),
+            attach: Arc::new(attach),
         }
     }
 
@@ -114,6 +117,15 @@ impl Middleware for ClientCredentials {
         if request.headers().contains_key(AUTHORIZATION) {
             return next.run(request, extensions).await;
         }
+        // Not a place for this token (plain http, another origin, the caller's predicate).
+        if !self.attach.applies_to(&request) {
+            tracing::debug!(
+                key = %self.cache.key,
+                origin = %request.url().origin().ascii_serialization(),
+                "request sent without a token: it is not one the token is for"
+            );
+            return next.run(request, extensions).await;
+        }
 
         let used = self
             .cache
@@ -158,6 +170,7 @@ impl fmt::Debug for ClientCredentials {
         f.debug_struct("ClientCredentials")
             .field("token_endpoint", &self.cache.endpoint.display)
             .field("client_auth", &self.cache.endpoint.client_auth)
+            .field("attach", &self.attach)
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }

@@ -3,10 +3,12 @@
 
 mod support;
 
+mod attach;
 #[cfg(feature = "default-tls")]
 mod auth0;
 mod caching;
 mod concurrency;
+mod hostile_endpoint;
 mod readme;
 #[cfg(feature = "redis")]
 mod redis;

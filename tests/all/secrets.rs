@@ -97,10 +97,92 @@ fn no_error_message_holds_a_secret() {
             .build()
             .unwrap_err(),
         PrivateKey::from_pem(RSA_PRIVATE.replace("MII", "xx")).unwrap_err(),
+        ClientCredentials::auth0(format!("user:{CLIENT_SECRET}@tenant.example"), "id", "x")
+            .build()
+            .unwrap_err(),
+        ClientCredentials::builder("https://example.com/t", "id", CLIENT_SECRET)
+            .only_for([format!("https://user:{CLIENT_SECRET}@api.example")])
+            .build()
+            .unwrap_err(),
+        ClientCredentials::builder("https://example.com/t", "id", CLIENT_SECRET)
+            .max_token_response_bytes(1)
+            .build()
+            .unwrap_err(),
     ];
     for error in errors {
         assert_hidden(&format!("{error} {error:?}"));
     }
+}
+
+/// Every way a token call can fail, against a server that puts the access token (and the
+/// client secret it was sent) everywhere it can: none of it reaches an error.
+#[tokio::test]
+async fn errors_from_the_token_endpoint_hold_no_secret() {
+    let bodies = [
+        (200, format!(r#"{{"access_token":"{TOKEN}\n"}}"#)),
+        (
+            200,
+            format!(r#"{{"access_token":"{TOKEN}","expires_in":"{TOKEN}"}}"#),
+        ),
+        (
+            200,
+            format!(r#"{{"access_token":"{TOKEN}","expires_in":-1}}"#),
+        ),
+        (
+            200,
+            format!(r#"{{"access_token":"{TOKEN}","token_type":"mac"}}"#),
+        ),
+        (
+            200,
+            format!(r#"{{"token":"{TOKEN}","secret":"{CLIENT_SECRET}"}}"#),
+        ),
+        (200, format!("<html>{TOKEN} {CLIENT_SECRET}</html>")),
+        (
+            200,
+            format!(
+                r#"{{"access_token":"{TOKEN}","padding":"{}"}}"#,
+                "x".repeat(70_000)
+            ),
+        ),
+        (
+            401,
+            format!(r#"{{"error":"invalid_client","echo":"{CLIENT_SECRET}"}}"#),
+        ),
+        (503, format!("echo {CLIENT_SECRET}")),
+    ];
+    for (status, body) in bodies {
+        let auth = MockServer::start_async().await;
+        auth.mock_async(|when, then| {
+            when.method("POST").path(support::TOKEN_PATH);
+            then.status(status).body(body.clone());
+        })
+        .await;
+        for method in [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost] {
+            let error = support::builder(&auth)
+                .auth_method(method)
+                .token_retry(support::fast_retry(0))
+                .build()
+                .unwrap()
+                .token()
+                .await
+                .unwrap_err();
+            assert_hidden(&format!("{error} {error:?}"));
+        }
+    }
+
+    // Nobody listening: the transport error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/oauth/token", closed.local_addr().unwrap());
+    drop(closed);
+    let error = ClientCredentials::builder(url, "id", CLIENT_SECRET)
+        .token_retry(support::fast_retry(0))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    assert_hidden(&format!("{error} {error:?}"));
 }
 
 #[tokio::test]

@@ -88,7 +88,7 @@ async fn unusable_token_responses_are_typed_errors_and_the_api_is_not_called() {
         (
             "application/json",
             r#"{"access_token":"abc","expires_in":"an hour"}"#,
-            R::InvalidExpiresIn("\"an hour\"".into()),
+            R::InvalidExpiresIn("(a string of 7 characters)".into()),
         ),
     ];
     for (content_type, body, expected) in cases {

@@ -13,6 +13,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 pub mod assertion;
 pub mod logs;
+pub mod raw_server;
 #[cfg(feature = "redis")]
 pub mod redis_server;
 #[cfg(feature = "default-tls")]

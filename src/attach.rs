@@ -1,0 +1,221 @@
+//! Which requests get a token. A bearer token is a credential: whoever holds it is the client,
+//! so it goes only where it is meant to go.
+
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::Request;
+use url::{Host, Url};
+
+use crate::error::{ConfigError, printable_without_userinfo};
+
+/// A caller's test of whether a request gets a token.
+pub(crate) type Predicate = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+
+/// Scheme, host and port: where a token may go when [`only_for`] is used.
+///
+/// [`only_for`]: crate::ClientCredentialsBuilder::only_for
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// `https://api.example` or `https://api.example:8443`: an origin, without a path.
+    pub(crate) fn parse(origin: &str) -> Result<Self, ConfigError> {
+        let refuse = |why: &str| {
+            ConfigError::InvalidOrigin(format!("{:?} {why}", printable_without_userinfo(origin)))
+        };
+        let url = Url::parse(origin.trim()).map_err(|e| refuse(&format!("is not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(refuse("is not http or https"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(refuse("has a path; give the scheme, host and port alone"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse("holds credentials"));
+        }
+        Self::of(&url).ok_or_else(|| refuse("has no host"))
+    }
+
+    fn of(url: &Url) -> Option<Self> {
+        Some(Self {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_owned(),
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    /// Whether `url` is at this origin; compared in place, without allocating.
+    fn contains(&self, url: &Url) -> bool {
+        url.scheme() == self.scheme
+            && url.host_str() == Some(self.host.as_str())
+            && url.port_or_known_default() == Some(self.port)
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// The rules a request must pass to get a token, all of them.
+#[derive(Clone, Default)]
+pub(crate) struct AttachRules {
+    /// Plain `http` to hosts that are not loopback is allowed too.
+    pub(crate) allow_insecure_http: bool,
+    /// When set, only these origins.
+    pub(crate) origins: Option<Vec<Origin>>,
+    /// When set, only requests it accepts.
+    pub(crate) predicate: Option<Predicate>,
+}
+
+impl AttachRules {
+    /// Whether `request` gets a token (and a replay after a 401).
+    pub(crate) fn applies_to(&self, request: &Request) -> bool {
+        let url = request.url();
+        let transport_ok = match url.scheme() {
+            "https" => true,
+            "http" => self.allow_insecure_http || url.host().is_some_and(|h| is_loopback(&h)),
+            _ => false,
+        };
+        transport_ok
+            && self
+                .origins
+                .as_ref()
+                .is_none_or(|origins| origins.iter().any(|o| o.contains(url)))
+            && self
+                .predicate
+                .as_ref()
+                .is_none_or(|accepts| accepts(request))
+    }
+}
+
+impl fmt::Debug for AttachRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachRules")
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field(
+                "only_for",
+                &self
+                    .origins
+                    .as_ref()
+                    .map(|o| o.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            )
+            .field(
+                "attach_when",
+                &self.predicate.as_ref().map(|_| "<predicate>"),
+            )
+            .finish()
+    }
+}
+
+/// `localhost`, `*.localhost`, 127.0.0.0/8 and `::1`: traffic that never leaves the machine.
+pub(crate) fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(url: &str) -> Request {
+        Request::new(reqwest::Method::GET, Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn by_default_https_and_loopback_http_only() {
+        let rules = AttachRules::default();
+        for url in [
+            "https://api.example/x",
+            "https://api.example:8443/x",
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://[::1]/x",
+        ] {
+            assert!(rules.applies_to(&request(url)), "{url}");
+        }
+        for url in [
+            "http://api.example/x",
+            "http://10.0.0.1/x",
+            "ftp://api.example/x",
+        ] {
+            assert!(!rules.applies_to(&request(url)), "{url}");
+        }
+        let insecure = AttachRules {
+            allow_insecure_http: true,
+            ..AttachRules::default()
+        };
+        assert!(insecure.applies_to(&request("http://api.example/x")));
+    }
+
+    #[test]
+    fn origins_match_scheme_host_and_port() {
+        let rules = AttachRules {
+            origins: Some(vec![
+                Origin::parse("https://api.example").unwrap(),
+                Origin::parse("https://other.example:8443/").unwrap(),
+            ]),
+            ..AttachRules::default()
+        };
+        for url in [
+            "https://api.example/fruits",
+            "https://API.example:443/x?y=1",
+            "https://other.example:8443/",
+        ] {
+            assert!(rules.applies_to(&request(url)), "{url}");
+        }
+        for url in [
+            "https://api.example:8443/fruits",
+            "https://evil.example/fruits",
+            "https://api.example.evil.example/",
+            "https://other.example/",
+            "http://localhost/",
+        ] {
+            assert!(!rules.applies_to(&request(url)), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_predicate_narrows_further() {
+        let rules = AttachRules {
+            predicate: Some(Arc::new(|r: &Request| r.url().path().starts_with("/api/"))),
+            ..AttachRules::default()
+        };
+        assert!(rules.applies_to(&request("https://a.example/api/x")));
+        assert!(!rules.applies_to(&request("https://a.example/health")));
+        assert!(!rules.applies_to(&request("http://a.example/api/x")));
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port_alone() {
+        for bad in [
+            "api.example",
+            "https://api.example/v1",
+            "https://api.example?x",
+            "ftp://api.example",
+            "https://u:p@api.example",
+            "",
+        ] {
+            assert!(
+                matches!(Origin::parse(bad), Err(ConfigError::InvalidOrigin(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Origin::parse("HTTPS://Api.Example").unwrap().to_string(),
+            "https://api.example:443"
+        );
+    }
+}
