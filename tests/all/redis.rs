@@ -302,7 +302,14 @@ async fn requests_keep_succeeding_when_redis_dies_mid_run_and_the_outage_is_logg
     let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
     // Tokens wear out after 25 uses, so the cache goes back to the storage every few rounds.
     let api_mock = api_with_worn_out_tokens(&api, 25).await;
-    let client = support::client(instance(&auth, &redis));
+    // An audience of its own: no other test's log lines carry this key, even on a reused port.
+    let auth_middleware = support::builder(&auth)
+        .audience("https://outage-test.example")
+        .storage(storage(&redis))
+        .build()
+        .unwrap();
+    let logged_before = captured.text().len();
+    let client = support::client(auth_middleware);
     client.get(api.url("/fruits")).send().await.unwrap();
     let key = only_key(&redis).await;
     let readable_key = key.strip_prefix("alf:").unwrap().to_owned();
@@ -330,7 +337,8 @@ async fn requests_keep_succeeding_when_redis_dies_mid_run_and_the_outage_is_logg
         (201 / 26..=201 / 25 + 10).contains(&tokens_used),
         "a token per 25 uses, give or take concurrent 401s: {tokens_used}"
     );
-    let logs = captured.text();
+    let all_logs = captured.text();
+    let logs = all_logs.get(logged_before..).unwrap_or(&all_logs);
     let ours: Vec<&str> = logs.lines().filter(|l| l.contains(&readable_key)).collect();
     let warnings = ours
         .iter()
