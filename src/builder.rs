@@ -207,7 +207,9 @@ impl ClientCredentialsBuilder {
 
     /// The HTTP client for token requests. Default: a new client that follows no redirects
     /// (token requests go to one fixed endpoint, RFC 6749 §3.2). Pass your own to share its
-    /// connection pool, proxy or TLS settings.
+    /// connection pool, proxy or TLS settings; give it `redirect::Policy::none()` too: an answer
+    /// that came through a redirect is refused, but by then the request (and with
+    /// [`AuthMethod::ClientSecretPost`], the secret in its body) has gone to the new location.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self

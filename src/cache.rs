@@ -175,6 +175,13 @@ impl TokenCache {
         Ok(Arc::new(cached))
     }
 
+    /// Whether `token` is the one this cache last saw rejected by the API.
+    fn was_rejected(&self, token: &Token) -> bool {
+        self.current.load().as_ref().is_some_and(|cached| {
+            cached.is_rejected() && cached.token.access_token() == token.access_token()
+        })
+    }
+
     /// A fresh, usable token from the storage. Anything else is a miss: storage errors and
     /// unusable values are logged, never passed on.
     async fn load(&self) -> Option<Arc<CachedToken>> {
@@ -196,15 +203,6 @@ impl TokenCache {
                 None
             }
         }
-    }
-}
-
-impl TokenCache {
-    /// Whether `token` is the one this cache last saw rejected by the API.
-    fn was_rejected(&self, token: &Token) -> bool {
-        self.current.load().as_ref().is_some_and(|cached| {
-            cached.is_rejected() && cached.token.access_token() == token.access_token()
-        })
     }
 }
 
