@@ -16,29 +16,18 @@
 mod support;
 
 use std::hint::black_box;
-use std::net::SocketAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use reqwest_alf::ClientCredentials;
+use reqwest_alf::MemoryStorage;
 use reqwest_middleware::ClientBuilder;
-use support::{Answer, compare, get_fruits, start_server};
-
-fn credentials(addr: SocketAddr) -> ClientCredentials {
-    ClientCredentials::builder(format!("http://{addr}/oauth/token"), "bench", "secret")
-        .build()
-        .unwrap()
-}
+use support::{Answer, compare, credentials, get_fruits, runtime, start_server};
 
 fn benches(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let addr = runtime.block_on(start_server());
     let url = format!("http://{addr}/fruits");
 
-    let auth = credentials(addr);
+    let auth = credentials(addr, MemoryStorage::new());
     runtime.block_on(auth.token()).unwrap();
     c.bench_function("token/warm", |b| {
         b.to_async(&runtime)
@@ -76,7 +65,7 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("cold start", |b| {
         b.to_async(&runtime).iter(|| async {
-            let auth = credentials(addr);
+            let auth = credentials(addr, MemoryStorage::new());
             black_box(auth.token().await.unwrap())
         })
     });

@@ -20,27 +20,15 @@ mod support;
 mod redis_server;
 
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use reqwest_alf::{ClientCredentials, MemoryStorage, RedisStorage, TokenStorage};
 use reqwest_middleware::ClientBuilder;
-use support::{Answer, compare, start_server};
-
-fn credentials(addr: SocketAddr, storage: impl TokenStorage) -> ClientCredentials {
-    ClientCredentials::builder(format!("http://{addr}/oauth/token"), "bench", "secret")
-        .storage(storage)
-        .build()
-        .unwrap()
-}
+use support::{Answer, compare, credentials, runtime, start_server};
 
 fn benches(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let redis = runtime.block_on(redis_server::RedisServer::start());
     let addr = runtime.block_on(start_server());
     let url = format!("http://{addr}/fruits");

@@ -7,7 +7,26 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing::{get, post};
 use criterion::Criterion;
+use reqwest_alf::{ClientCredentials, TokenStorage};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
+
+/// The runtime every bench runs on: two workers, like a small service.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A middleware on the token endpoint of [`start_server`] at `addr`, keeping tokens in
+/// `storage`.
+pub fn credentials(addr: SocketAddr, storage: impl TokenStorage) -> ClientCredentials {
+    ClientCredentials::builder(format!("http://{addr}/oauth/token"), "bench", "secret")
+        .storage(storage)
+        .build()
+        .unwrap()
+}
 
 /// Answers every request with an empty 200, without sending it anywhere.
 pub struct Answer;

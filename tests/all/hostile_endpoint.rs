@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use httpmock::MockServer;
-use reqwest_alf::{ClientCredentials, Error, TokenResponseError};
+use reqwest_alf::{ClientCredentials, ClientCredentialsBuilder, Error, TokenResponseError};
 
 use crate::support::raw_server::{Body, misbehaving_token_endpoint};
 use crate::support::{self, CLIENT_ID, CLIENT_SECRET, TOKEN_PATH};
@@ -12,20 +12,19 @@ use crate::support::{self, CLIENT_ID, CLIENT_SECRET, TOKEN_PATH};
 /// Far above every time limit below: only reached if something hangs.
 const HANG: Duration = Duration::from_secs(60);
 
+/// The error of one attempt at `endpoint`, with `configure`'s settings, or a panic if it hangs.
 async fn token_error_from(
     endpoint: &str,
-    builder: impl FnOnce(reqwest_alf::ClientCredentialsBuilder) -> reqwest_alf::ClientCredentialsBuilder,
+    configure: impl FnOnce(ClientCredentialsBuilder) -> ClientCredentialsBuilder,
 ) -> Error {
-    let auth = builder(
-        ClientCredentials::builder(endpoint, CLIENT_ID, CLIENT_SECRET)
-            .token_retry(support::fast_retry(0)),
-    )
-    .build()
-    .unwrap();
-    tokio::time::timeout(HANG, auth.token())
+    let builder = configure(ClientCredentials::builder(
+        endpoint,
+        CLIENT_ID,
+        CLIENT_SECRET,
+    ));
+    tokio::time::timeout(HANG, support::error_of_one_attempt(builder))
         .await
         .expect("an error, not a hang")
-        .unwrap_err()
 }
 
 #[tokio::test]

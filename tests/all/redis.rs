@@ -11,7 +11,18 @@ use redis::AsyncCommands;
 use reqwest_alf::{ClientCredentials, RedisStorage};
 
 use crate::support::redis_server::RedisServer;
-use crate::support::{self, logs};
+use crate::support::{self, Counter, logs};
+
+/// `redis`, a token endpoint that hands out `token-1`, `token-2`, … (and its call count), and
+/// an API: what every test here starts with.
+async fn servers(redis: RedisServer) -> (RedisServer, MockServer, MockServer, Counter) {
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    (redis, auth, api, calls)
+}
 
 fn storage(redis: &RedisServer) -> RedisStorage {
     RedisStorage::from_url(&redis.url()).unwrap()
@@ -71,12 +82,7 @@ async fn api_with_worn_out_tokens(api: &MockServer, uses: usize) -> Mock<'_> {
 
 #[tokio::test]
 async fn two_instances_on_one_redis_make_one_token_call() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
     let accepted = support::api_accepting(&api, "token-1").await;
     let (a, b) = (instance(&auth, &redis), instance(&auth, &redis));
 
@@ -90,12 +96,7 @@ async fn two_instances_on_one_redis_make_one_token_call() {
 
 #[tokio::test]
 async fn a_token_outlives_the_instance_that_stored_it() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
     let accepted = support::api_accepting(&api, "token-1").await;
 
     let a = instance(&auth, &redis);
@@ -110,9 +111,7 @@ async fn a_token_outlives_the_instance_that_stored_it() {
 
 #[tokio::test]
 async fn the_value_is_the_token_with_its_absolute_expiry_and_a_matching_ttl() {
-    let redis = RedisServer::start().await;
-    let auth = MockServer::start_async().await;
-    support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, _, _) = servers(RedisServer::start().await).await;
     let before = unix_now();
 
     instance(&auth, &redis).token().await.unwrap();
@@ -139,9 +138,7 @@ async fn the_value_is_the_token_with_its_absolute_expiry_and_a_matching_ttl() {
 
 #[tokio::test]
 async fn a_prefix_of_ones_own_names_the_key() {
-    let redis = RedisServer::start().await;
-    let auth = MockServer::start_async().await;
-    support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, _, _) = servers(RedisServer::start().await).await;
     support::builder(&auth)
         .storage(storage(&redis).prefix("orders:tokens:"))
         .build()
@@ -158,9 +155,7 @@ async fn a_prefix_of_ones_own_names_the_key() {
 
 #[tokio::test]
 async fn a_token_written_by_another_process_is_judged_by_its_expiry() {
-    let redis = RedisServer::start().await;
-    let auth = MockServer::start_async().await;
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, _, calls) = servers(RedisServer::start().await).await;
     instance(&auth, &redis).token().await.unwrap();
     let key = only_key(&redis).await;
     let mut connection = redis.connection().await;
@@ -190,12 +185,7 @@ async fn a_token_written_by_another_process_is_judged_by_its_expiry() {
 
 #[tokio::test]
 async fn a_stale_401_keeps_the_token_another_instance_stored() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
     support::api_rejecting(&api, "token-1").await;
     let accepted = support::api_accepting(&api, "token-2").await;
     let (a, b) = (instance(&auth, &redis), instance(&auth, &redis));
@@ -218,12 +208,7 @@ async fn a_stale_401_keeps_the_token_another_instance_stored() {
 
 #[tokio::test]
 async fn a_warm_request_does_not_touch_redis() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, _) = servers(RedisServer::start().await).await;
     support::api_accepting(&api, "token-1").await;
     let a = instance(&auth, &redis);
     assert_eq!(get_fruits(&a, &api).await, 200);
@@ -256,9 +241,7 @@ async fn a_warm_request_does_not_touch_redis() {
 
 #[tokio::test]
 async fn garbage_under_the_key_is_a_miss_then_overwritten() {
-    let redis = RedisServer::start().await;
-    let auth = MockServer::start_async().await;
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, _, calls) = servers(RedisServer::start().await).await;
     instance(&auth, &redis).token().await.unwrap();
     let key = only_key(&redis).await;
     let mut connection = redis.connection().await;
@@ -294,12 +277,7 @@ async fn garbage_under_the_key_is_a_miss_then_overwritten() {
 #[tokio::test]
 async fn requests_keep_succeeding_when_redis_dies_mid_run_and_the_outage_is_logged_once() {
     let captured = logs::crate_logs();
-    let mut redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (mut redis, auth, api, calls) = servers(RedisServer::start().await).await;
     // Tokens wear out after 25 uses, so the cache goes back to the storage every few rounds.
     let api_mock = api_with_worn_out_tokens(&api, 25).await;
     // An audience of its own: no other test's log lines carry this key, even on a reused port.
@@ -354,12 +332,7 @@ async fn requests_keep_succeeding_when_redis_dies_mid_run_and_the_outage_is_logg
 
 #[tokio::test]
 async fn sharing_resumes_when_redis_comes_back() {
-    let mut redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (mut redis, auth, api, calls) = servers(RedisServer::start().await).await;
     let a = instance(&auth, &redis);
     assert_eq!(a.token().await.unwrap().access_token().secret(), "token-1");
 
@@ -385,12 +358,7 @@ async fn sharing_resumes_when_redis_comes_back() {
 
 #[tokio::test]
 async fn a_hung_redis_costs_a_request_the_timeout_not_its_answer() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
     support::api_accepting(&api, "token-1").await;
     let paused = SignalGuard::stop(redis.pid());
 
@@ -410,12 +378,7 @@ async fn a_hung_redis_costs_a_request_the_timeout_not_its_answer() {
 #[tokio::test]
 async fn a_password_protected_redis_is_reached_with_the_password_in_the_url() {
     const PASSWORD: &str = "s3cr3t-redis-password";
-    let redis = RedisServer::start_with_password(PASSWORD).await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, calls) = servers(RedisServer::start_with_password(PASSWORD).await).await;
     support::api_accepting(&api, "token-1").await;
 
     let (a, b) = (instance(&auth, &redis), instance(&auth, &redis));
@@ -436,12 +399,7 @@ async fn a_password_protected_redis_is_reached_with_the_password_in_the_url() {
 
 #[tokio::test]
 async fn a_tls_url_to_a_plain_server_fails_over_to_fetching() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let (_, calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
     support::api_accepting(&api, "token-1").await;
     let tls_url = redis.url().replacen("redis://", "rediss://", 1);
     let a = support::builder(&auth)

@@ -221,13 +221,7 @@ async fn an_unreachable_endpoint_is_retried_then_reported() {
 async fn zero_retries_means_one_attempt() {
     let auth = MockServer::start_async().await;
     let token_calls = failing_then_ok(&auth, vec![status(503)]).await;
-    let error = support::builder(&auth)
-        .token_retry(support::fast_retry(0))
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let error = support::error_of_one_attempt(support::builder(&auth)).await;
     assert_eq!(token_calls.get(), 1);
     assert!(matches!(error, Error::TokenEndpoint { attempts: 1, .. }));
 }

@@ -158,14 +158,8 @@ async fn errors_from_the_token_endpoint_hold_no_secret() {
         })
         .await;
         for method in [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost] {
-            let error = support::builder(&auth)
-                .auth_method(method)
-                .token_retry(support::fast_retry(0))
-                .build()
-                .unwrap()
-                .token()
-                .await
-                .unwrap_err();
+            let error =
+                support::error_of_one_attempt(support::builder(&auth).auth_method(method)).await;
             assert_hidden(&format!("{error} {error:?}"));
         }
     }
@@ -174,13 +168,8 @@ async fn errors_from_the_token_endpoint_hold_no_secret() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/oauth/token", closed.local_addr().unwrap());
     drop(closed);
-    let error = ClientCredentials::builder(url, "id", CLIENT_SECRET)
-        .token_retry(support::fast_retry(0))
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let error =
+        support::error_of_one_attempt(ClientCredentials::builder(url, "id", CLIENT_SECRET)).await;
     assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     assert_hidden(&format!("{error} {error:?}"));
 }

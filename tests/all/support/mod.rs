@@ -42,6 +42,17 @@ pub async fn token_error(auth: &MockServer) -> reqwest_alf::Error {
     builder(auth).build().unwrap().token().await.unwrap_err()
 }
 
+/// The error a middleware made from `builder` gets from its one attempt (no retries).
+pub async fn error_of_one_attempt(builder: ClientCredentialsBuilder) -> reqwest_alf::Error {
+    builder
+        .token_retry(fast_retry(0))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err()
+}
+
 pub fn client(auth: ClientCredentials) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
         .with(auth)
