@@ -4,13 +4,14 @@
 
 use std::fmt;
 use std::sync::{Arc, Once};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, Error};
+use crate::token::unix_seconds;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub(crate) const JWT_BEARER_ASSERTION: &str =
@@ -165,7 +166,7 @@ impl PrivateKey {
         now: SystemTime,
     ) -> Result<String, Error> {
         install_crypto_provider();
-        let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let iat = unix_seconds(now);
         let claims = Claims {
             iss: client_id,
             sub: client_id,
@@ -183,11 +184,8 @@ impl PrivateKey {
     /// What tells two keys' assertions apart, for the process-wide fetch map: never the key.
     pub(crate) fn identity(&self) -> String {
         format!(
-            "private_key_jwt:{}:{:?}:{:?}:{:?}",
-            hex(&self.fingerprint),
-            self.algorithm,
-            self.key_id,
-            self.audience
+            "private_key_jwt:{:?}:{:?}:{:?}:{:?}",
+            self.fingerprint, self.algorithm, self.key_id, self.audience
         )
     }
 }
@@ -236,10 +234,6 @@ fn install_crypto_provider() {
     INSTALL.call_once(|| {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     });
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

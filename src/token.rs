@@ -252,7 +252,8 @@ struct StoredToken<'a> {
     scope: Option<std::borrow::Cow<'a, str>>,
 }
 
-fn unix_seconds(time: SystemTime) -> u64 {
+/// `time` in whole UNIX seconds, rounded down: how times are stored and put in JWT claims.
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::{StorageError, TokenStorage};
 use crate::error::{ConfigError, Error};
-use crate::token::Token;
+use crate::token::{Token, unix_seconds};
 
 /// Deletes `KEYS[1]` only if it holds a token whose `access_token` is `ARGV[1]`, in one step on
 /// the server. A value that is not JSON is left alone: it is a miss, and the next write replaces
@@ -287,7 +287,7 @@ enum RedisStorageError {
 /// down), so Redis never keeps a token longer than the value says it is good for.
 fn encode(token: &Token, now: SystemTime) -> Option<(String, Duration)> {
     let value = serde_json::to_string(token).ok()?;
-    let stored_expiry = decode(value.as_bytes()).ok()?.expires_at();
+    let stored_expiry = UNIX_EPOCH + Duration::from_secs(unix_seconds(token.expires_at()));
     let ttl = stored_expiry.duration_since(now).ok()?;
     (ttl >= Duration::from_millis(1)).then_some((value, ttl))
 }
