@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use retry_policies::policies::ExponentialBackoff;
 use url::{Url, form_urlencoded};
 
 use crate::attach::{AttachRules, Origin, Predicate, is_loopback};
-use crate::cache::{FlightKey, TokenCache};
+use crate::cache::{CacheSettings, TokenCache};
+use crate::cached_token::{DEFAULT_REFRESH_WINDOW, Timing};
 use crate::client_auth::{AuthMethod, ClientAuthentication};
 use crate::endpoint::TokenEndpoint;
 use crate::error::{ConfigError, Error};
@@ -32,6 +32,16 @@ pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`max_token_response_bytes`](ClientCredentialsBuilder::max_token_response_bytes) says
 /// otherwise.
 pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How long a refresh lease lasts unless
+/// [`refresh_lease_ttl`](ClientCredentialsBuilder::refresh_lease_ttl) says otherwise: long
+/// enough for a token request and a retry or two; a holder that dies delays the others this
+/// much.
+pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(5);
+
+/// The longest refresh lease [`refresh_lease_ttl`](ClientCredentialsBuilder::refresh_lease_ttl)
+/// takes: a lease is for one token request and its retries, not for minutes.
+const MAX_REFRESH_LEASE_TTL: Duration = Duration::from_secs(600);
 
 /// Below this, even an ordinary token response (a JWT with a few claims) would not fit.
 const MIN_TOKEN_RESPONSE_BYTES: usize = 1024;
@@ -69,6 +79,8 @@ pub struct ClientCredentialsBuilder {
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
     max_token_response_bytes: usize,
+    refresh_window: Option<f64>,
+    refresh_lease_ttl: Option<Duration>,
     only_for: Vec<String>,
     attach_when: Option<Predicate>,
     /// The `aud` of client assertions, unless the key names its own; the token endpoint when
@@ -100,6 +112,8 @@ impl ClientCredentialsBuilder {
             http_client: None,
             allow_insecure_http: false,
             max_token_response_bytes: DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+            refresh_window: Some(DEFAULT_REFRESH_WINDOW),
+            refresh_lease_ttl: Some(DEFAULT_REFRESH_LEASE_TTL),
             only_for: Vec::new(),
             attach_when: None,
             assertion_audience: None,
@@ -276,6 +290,52 @@ impl ClientCredentialsBuilder {
         self
     }
 
+    /// Whether to refresh a token in the background before it expires (default: on). When a
+    /// token enters its refresh window (see [`refresh_window`](Self::refresh_window)), the
+    /// first request to notice starts one background refresh and is sent at once with the
+    /// current token, as are all requests while the refresh runs: no request waits for the
+    /// token endpoint while a valid token exists. A failed refresh is tried again after a
+    /// backoff (the [`token_retry`](Self::token_retry) policy's), while the current token
+    /// serves until it counts as expired. Off, a token is replaced only once it counts as
+    /// expired, by the request that finds it so, which waits for the new one.
+    pub fn refresh_ahead(mut self, enabled: bool) -> Self {
+        self.refresh_window =
+            enabled.then_some(self.refresh_window.unwrap_or(DEFAULT_REFRESH_WINDOW));
+        self
+    }
+
+    /// The share of a token's lifetime, at its end, in which it is refreshed ahead: default
+    /// [0.25](DEFAULT_REFRESH_WINDOW), the last quarter; it ends where the token counts as
+    /// expired ([`expiry_margin`](Self::expiry_margin)). Each middleware starts its refresh at
+    /// a point of its own in the first half of the window, so that instances sharing a token
+    /// through `RedisStorage` do not all reach for a new one at once.
+    /// Must be between 0 and 1, both excluded. Turns refreshing ahead on.
+    pub fn refresh_window(mut self, share_of_lifetime: f64) -> Self {
+        self.refresh_window = Some(share_of_lifetime);
+        self
+    }
+
+    /// Whether to take the storage's refresh lease before calling the token endpoint (default:
+    /// on). With a storage that keeps leases (`RedisStorage`, or a
+    /// [`MemoryStorage`] shared by several middlewares), only the holder calls the token
+    /// endpoint, and the others wait for its token to appear in the storage: one token call
+    /// per refresh for every instance on that storage. Off, every instance that needs a token
+    /// fetches its own.
+    pub fn shared_refresh_lease(mut self, enabled: bool) -> Self {
+        self.refresh_lease_ttl =
+            enabled.then_some(self.refresh_lease_ttl.unwrap_or(DEFAULT_REFRESH_LEASE_TTL));
+        self
+    }
+
+    /// How long a refresh lease lasts at most (default [5 seconds](DEFAULT_REFRESH_LEASE_TTL)):
+    /// if its holder dies mid-fetch, another instance takes over after this long, and waiting
+    /// instances give up waiting after twice this long and fetch for themselves. Between 1 ms
+    /// and 10 minutes. Turns the lease on.
+    pub fn refresh_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_lease_ttl = Some(ttl);
+        self
+    }
+
     /// Checks the options and makes the middleware. No request is sent: the first token is
     /// fetched on first use.
     ///
@@ -329,6 +389,20 @@ impl ClientCredentialsBuilder {
         if self.token_retry.min_retry_interval > self.token_retry.max_retry_interval {
             return Err(ConfigError::InvalidRetryPolicy.into());
         }
+        if let Some(window) = self.refresh_window
+            && !(window > 0.0 && window < 1.0)
+        {
+            return Err(ConfigError::InvalidRefreshWindow.into());
+        }
+        if let Some(ttl) = self.refresh_lease_ttl
+            && (ttl < Duration::from_millis(1) || ttl > MAX_REFRESH_LEASE_TTL)
+        {
+            return Err(ConfigError::InvalidDuration {
+                option: "refresh_lease_ttl",
+                expected: "between 1 millisecond and 10 minutes",
+            }
+            .into());
+        }
         if self.max_token_response_bytes < MIN_TOKEN_RESPONSE_BYTES {
             return Err(ConfigError::InvalidSize {
                 option: "max_token_response_bytes",
@@ -355,13 +429,6 @@ impl ClientCredentialsBuilder {
             self.audience.as_deref(),
             self.scope.as_deref(),
             &self.extra_params,
-        );
-        let flight_key = FlightKey::new(
-            &key,
-            &self.client_secret,
-            &self.auth_method.identity(),
-            self.default_expires_in,
-            self.expiry_margin,
         );
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
@@ -396,17 +463,21 @@ impl ClientCredentialsBuilder {
         };
         Ok(ClientCredentials::new(
             attach,
-            TokenCache {
+            TokenCache::new(
                 key,
-                flight_key,
-                storage: self
-                    .storage
+                self.storage
                     .unwrap_or_else(|| Arc::new(MemoryStorage::new())),
                 endpoint,
-                margin: self.expiry_margin,
-                current: ArcSwapOption::empty(),
-                faults: FaultLog::new(WARNING_INTERVAL),
-            },
+                CacheSettings {
+                    timing: Timing {
+                        margin: self.expiry_margin,
+                        window: self.refresh_window,
+                        spread: Timing::random_spread(),
+                    },
+                    lease_ttl: self.refresh_lease_ttl,
+                },
+                FaultLog::new(WARNING_INTERVAL),
+            ),
         ))
     }
 
@@ -458,6 +529,8 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("token_request_timeout", &self.token_request_timeout)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("max_token_response_bytes", &self.max_token_response_bytes)
+            .field("refresh_window", &self.refresh_window)
+            .field("refresh_lease_ttl", &self.refresh_lease_ttl)
             .field("only_for", &self.only_for)
             .field(
                 "attach_when",

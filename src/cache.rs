@@ -1,116 +1,167 @@
 //! The token cache: an in-process copy of the current token in front of the [`TokenStorage`],
-//! one fetch at a time per key, and invalidation after a 401. The only code that talks to the
-//! storage.
+//! one fetch at a time, refreshing ahead in the background, the storage's refresh lease and
+//! rate-limit cool-down, and invalidation after a 401. The only code that talks to the storage.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use http::HeaderValue;
-use sha2::{Digest, Sha256};
+use retry_policies::policies::{ExponentialBackoff, ExponentialBackoffTimed};
+use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 
+use crate::cached_token::{CachedToken, Timing};
+use crate::cool_down::CoolDown;
 use crate::endpoint::TokenEndpoint;
-use crate::error::{Error, TokenResponseError};
+use crate::error::{Error, http_date};
 use crate::fault_log::{FaultLog, StorageOperation};
-use crate::secret::Secret;
+use crate::refresh_ahead::RefreshAhead;
 use crate::single_flight::SingleFlight;
-use crate::storage::{StorageKey, TokenStorage};
+use crate::stats::{Counters, count};
+use crate::storage::{Lease, StorageKey, TokenStorage};
 use crate::token::Token;
-
-/// A token ready for use: the header is built once, and freshness is one comparison.
-pub(crate) struct CachedToken {
-    pub(crate) token: Token,
-    pub(crate) header: HeaderValue,
-    refresh_at: SystemTime,
-}
-
-impl CachedToken {
-    fn new(token: Token, margin: Duration) -> Result<Self, TokenResponseError> {
-        Ok(Self {
-            header: token.access_token().bearer_header()?,
-            refresh_at: token.refresh_at(margin),
-            token,
-        })
-    }
-
-    fn is_fresh_at(&self, now: SystemTime) -> bool {
-        now < self.refresh_at
-    }
-
-    /// The same token, marked as no longer usable.
-    fn rejected(&self) -> Self {
-        Self {
-            token: self.token.clone(),
-            header: self.header.clone(),
-            refresh_at: SystemTime::UNIX_EPOCH,
-        }
-    }
-
-    fn is_rejected(&self) -> bool {
-        self.refresh_at == SystemTime::UNIX_EPOCH
-    }
-}
-
-/// Identifies the fetches that would get the same token: same storage key, same credentials,
-/// same expiry settings. A hash, so no secret is kept in the process-wide map.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct FlightKey([u8; 32]);
-
-impl FlightKey {
-    pub(crate) fn new(
-        key: &StorageKey,
-        client_secret: &Secret,
-        auth_method: &str,
-        default_expires_in: Duration,
-        margin: Duration,
-    ) -> Self {
-        let mut hash = Sha256::new();
-        for field in [key.as_str(), client_secret.expose(), auth_method] {
-            hash.update((field.len() as u64).to_be_bytes());
-            hash.update(field.as_bytes());
-        }
-        hash.update(default_expires_in.as_nanos().to_be_bytes());
-        hash.update(margin.as_nanos().to_be_bytes());
-        Self(hash.finalize().into())
-    }
-}
 
 type FlightResult = Result<Arc<CachedToken>, Error>;
 
-/// Fetches in flight in this process. Every [`TokenCache`] with the same [`FlightKey`] joins
-/// the same one, so N tasks over M middlewares with the same settings make one token call.
-static FLIGHTS: LazyLock<SingleFlight<FlightKey, FlightResult>> = LazyLock::new(SingleFlight::new);
+/// Why a flight runs, which decides what token it may settle for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// No usable token in memory: any fresh token will do.
+    Replace,
+    /// The token in memory is in its refresh window: only one that is not will do.
+    RefreshAhead,
+}
+
+/// How a middleware gets and keeps its tokens: everything the builder decides.
+pub(crate) struct CacheSettings {
+    pub(crate) timing: Timing,
+    /// How long a refresh lease lasts; `None` when the lease is off.
+    pub(crate) lease_ttl: Option<Duration>,
+}
 
 pub(crate) struct TokenCache {
     pub(crate) key: StorageKey,
-    pub(crate) flight_key: FlightKey,
     pub(crate) storage: Arc<dyn TokenStorage>,
     pub(crate) endpoint: TokenEndpoint,
-    pub(crate) margin: Duration,
-    pub(crate) current: ArcSwapOption<CachedToken>,
-    pub(crate) faults: FaultLog,
+    settings: CacheSettings,
+    current: ArcSwapOption<CachedToken>,
+    flight: SingleFlight<FlightResult>,
+    ahead: RefreshAhead,
+    cool_down: CoolDown,
+    pub(crate) counters: Counters,
+    faults: FaultLog,
 }
 
 impl TokenCache {
-    /// A token that is not within the expiry margin: the in-process copy when it is fresh (no
-    /// lock, no await), otherwise from the storage or the token endpoint, one fetch per key.
+    pub(crate) fn new(
+        key: StorageKey,
+        storage: Arc<dyn TokenStorage>,
+        endpoint: TokenEndpoint,
+        settings: CacheSettings,
+        faults: FaultLog,
+    ) -> Self {
+        Self {
+            key,
+            storage,
+            endpoint,
+            settings,
+            current: ArcSwapOption::empty(),
+            flight: SingleFlight::new(),
+            ahead: RefreshAhead::default(),
+            cool_down: CoolDown::default(),
+            counters: Counters::default(),
+            faults,
+        }
+    }
+
+    /// A token that does not count as expired: the in-process copy when it is fresh (no lock,
+    /// no await; in its refresh window it also starts a background refresh), otherwise from
+    /// the storage or the token endpoint, one fetch at a time.
     ///
     /// # Errors
     /// When no token can be had; every caller waiting on the same fetch gets the same error.
+    /// While the token endpoint cools down, a token that has not yet expired is used instead.
     pub(crate) async fn fresh_token(self: &Arc<Self>) -> FlightResult {
+        let now = SystemTime::now();
         let seen = self.current.load_full();
         if let Some(cached) = &seen
-            && cached.is_fresh_at(SystemTime::now())
+            && cached.is_fresh_at(now)
         {
+            if cached.is_due_at(now) {
+                self.refresh_ahead(cached, now);
+            }
+            count(&self.counters.memory_hits);
             return Ok(Arc::clone(cached));
         }
+        let outcome = match self.cool_down.until(now) {
+            Some(retry_at) => Err(self.rate_limited(retry_at)),
+            None => {
+                let this = Arc::clone(self);
+                self.flight.run(move || this.obtain(Purpose::Replace)).await
+            }
+        };
+        match outcome {
+            Ok(fetched) => {
+                self.install(&seen, &fetched);
+                Ok(fetched)
+            }
+            Err(error) => {
+                if matches!(error, Error::RateLimited { .. }) {
+                    if let Some(valid) = seen.filter(|c| c.is_valid_at(SystemTime::now())) {
+                        // Within its expiry margin, but the server still takes it, and it will
+                        // not give us another yet.
+                        count(&self.counters.memory_hits);
+                        return Ok(valid);
+                    }
+                    count(&self.counters.rate_limited);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts refreshing `cached` in the background, unless a refresh runs already, a failed
+    /// one asked for a pause, or the token endpoint cools down. Never waits.
+    fn refresh_ahead(self: &Arc<Self>, cached: &Arc<CachedToken>, now: SystemTime) {
+        if self.cool_down.until(now).is_some() || !self.ahead.try_start(now) {
+            return;
+        }
+        // Outside a Tokio runtime (a caller of `token()` on another executor) there is nowhere
+        // to run it: the token is then replaced once it counts as expired.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.ahead.cancel();
+            return;
+        };
+        count(&self.counters.refreshes_ahead);
+        tracing::debug!(key = %self.key, expires_at = %http_date(cached.token.expires_at()), "the token is in its refresh window; refreshing it in the background");
         let this = Arc::clone(self);
-        let fetched = FLIGHTS
-            .run(self.flight_key, move || this.load_or_fetch())
-            .await?;
-        self.install(&seen, &fetched);
-        Ok(fetched)
+        let seen = Some(Arc::clone(cached));
+        runtime.spawn(async move {
+            let flight = Arc::clone(&this);
+            let outcome = this
+                .flight
+                .run(move || flight.obtain(Purpose::RefreshAhead))
+                .await;
+            match outcome {
+                Ok(fetched) => {
+                    this.install(&seen, &fetched);
+                    this.ahead.succeeded();
+                }
+                Err(error) => {
+                    let pause = this.ahead.failed(
+                        SystemTime::now(),
+                        error.retry_at(),
+                        &this.endpoint.retry,
+                    );
+                    tracing::warn!(
+                        key = %this.key,
+                        %error,
+                        retry_in_ms = pause.as_millis() as u64,
+                        "refreshing the token ahead of its expiry failed; the current token is used until it counts as expired"
+                    );
+                }
+            }
+        });
     }
 
     /// Makes `fetched` the in-process copy, unless the copy has changed since it was `seen`: a
@@ -140,7 +191,7 @@ impl TokenCache {
         self.note(StorageOperation::Remove, removed);
     }
 
-    /// Hands a storage call's outcome to the fault log, and its value back.
+    /// Hands a storage call's outcome to the fault log and the counters, and its value back.
     fn note<T>(
         &self,
         operation: StorageOperation,
@@ -152,27 +203,112 @@ impl TokenCache {
                 Some(value)
             }
             Err(error) => {
+                count(&self.counters.storage_errors);
                 self.faults.failed(&self.key, operation, &error);
                 None
             }
         }
     }
 
-    /// The flight itself: the storage first, then the token endpoint.
-    async fn load_or_fetch(self: Arc<Self>) -> FlightResult {
-        if let Some(stored) = self.load().await {
-            return Ok(stored);
+    /// The flight: a token from the storage if it holds one good enough, else from the token
+    /// endpoint, under the storage's refresh lease when it has one, so that of all the
+    /// middlewares sharing the storage one makes the call and the others wait for its token.
+    /// Without a lease (the storage has none, is down, or the lease is off) this middleware
+    /// fetches for itself.
+    async fn obtain(self: Arc<Self>, purpose: Purpose) -> FlightResult {
+        let Some(lease_ttl) = self.settings.lease_ttl else {
+            return match self.load(purpose).await {
+                Some(stored) => Ok(stored),
+                None => self.fetch_and_store().await,
+            };
+        };
+        let holder = uuid::Uuid::new_v4().simple().to_string();
+        let mut wait: Option<LeaseWait> = None;
+        loop {
+            if let Some(stored) = self.load(purpose).await {
+                return Ok(stored);
+            }
+            if let Some(retry_at) = self.cool_down.until(SystemTime::now()) {
+                return Err(self.rate_limited(retry_at));
+            }
+            let lease = self
+                .storage
+                .try_lease(self.key.as_str(), &holder, lease_ttl)
+                .await;
+            match self.note(StorageOperation::TakeLease, lease) {
+                Some(Lease::Acquired) => return self.fetch_under_lease(&holder, purpose).await,
+                Some(Lease::HeldElsewhere) => {
+                    let wait = wait.get_or_insert_with(|| {
+                        count(&self.counters.lease_waits);
+                        tracing::debug!(key = %self.key, "another instance is fetching a token; waiting for it");
+                        LeaseWait::new(lease_ttl)
+                    });
+                    match wait.next_pause() {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => {
+                            tracing::warn!(key = %self.key, "the refresh lease stayed taken for twice its time to live; fetching without it");
+                            return self.fetch_and_store().await;
+                        }
+                    }
+                }
+                Some(Lease::CoolingDown(until)) => {
+                    // Capped like a cool-down of our own: a damaged or hostile value in a
+                    // shared storage cannot stop token requests for longer.
+                    let cap = SystemTime::now() + self.endpoint.retry.max_retry_interval;
+                    let retry_at = self.cool_down.extend(until.min(cap));
+                    return Err(self.rate_limited(retry_at));
+                }
+                Some(Lease::Unsupported) | None => return self.fetch_and_store().await,
+            }
         }
-        let token = self.endpoint.fetch().await?;
-        tracing::debug!(key = %self.key, expires_at = ?token.expires_at(), "fetched a new access token");
-        let cached =
-            CachedToken::new(token, self.margin).map_err(|reason| Error::InvalidTokenResponse {
+    }
+
+    /// Fetches while holding the refresh lease, then gives it up.
+    async fn fetch_under_lease(&self, holder: &str, purpose: Purpose) -> FlightResult {
+        // The previous holder may have stored its token between our read and our lease.
+        let outcome = match self.load(purpose).await {
+            Some(stored) => Ok(stored),
+            None => self.fetch_and_store().await,
+        };
+        let released = self.storage.release_lease(self.key.as_str(), holder).await;
+        self.note(StorageOperation::ReleaseLease, released);
+        outcome
+    }
+
+    /// A new token from the token endpoint, kept in the storage. A rate limit is kept there
+    /// too, so that no one sharing the storage asks again before it ends.
+    async fn fetch_and_store(&self) -> FlightResult {
+        let token = match self.endpoint.fetch(&self.counters).await {
+            Ok(token) => token,
+            Err(error) => {
+                count(&self.counters.failed_fetches);
+                let Error::RateLimited { retry_at, .. } = error else {
+                    return Err(error);
+                };
+                let retry_at = self.cool_down.extend(retry_at);
+                let shared = self.storage.cool_down(self.key.as_str(), retry_at).await;
+                self.note(StorageOperation::CoolDown, shared);
+                return Err(self.rate_limited(retry_at));
+            }
+        };
+        count(&self.counters.tokens_fetched);
+        tracing::debug!(key = %self.key, expires_at = %http_date(token.expires_at()), "fetched a new access token");
+        let cached = CachedToken::new(token, &self.settings.timing).map_err(|reason| {
+            Error::InvalidTokenResponse {
                 endpoint: self.endpoint.display.to_string(),
                 reason,
-            })?;
+            }
+        })?;
         let kept = self.storage.set(self.key.as_str(), &cached.token).await;
         self.note(StorageOperation::Write, kept);
         Ok(Arc::new(cached))
+    }
+
+    fn rate_limited(&self, retry_at: SystemTime) -> Error {
+        Error::RateLimited {
+            endpoint: self.endpoint.display.to_string(),
+            retry_at,
+        }
     }
 
     /// Whether `token` is the one this cache last saw rejected by the API.
@@ -182,9 +318,10 @@ impl TokenCache {
         })
     }
 
-    /// A fresh, usable token from the storage. Anything else is a miss: storage errors and
-    /// unusable values are logged, never passed on.
-    async fn load(&self) -> Option<Arc<CachedToken>> {
+    /// A token from the storage good enough for `purpose`: fresh, and for a refresh ahead not
+    /// itself in its refresh window. Anything else is a miss: storage errors and unusable
+    /// values are logged, never passed on.
+    async fn load(&self, purpose: Purpose) -> Option<Arc<CachedToken>> {
         let read = self.storage.get(self.key.as_str()).await;
         let stored = self.note(StorageOperation::Read, read)??;
         if self.was_rejected(&stored) {
@@ -192,8 +329,13 @@ impl TokenCache {
             tracing::debug!(key = %self.key, "the storage still holds the rejected token; fetching a new one");
             return None;
         }
-        match CachedToken::new(stored, self.margin) {
-            Ok(cached) if cached.is_fresh_at(SystemTime::now()) => {
+        let now = SystemTime::now();
+        match CachedToken::new(stored, &self.settings.timing) {
+            Ok(cached)
+                if cached.is_fresh_at(now)
+                    && (purpose == Purpose::Replace || !cached.is_due_at(now)) =>
+            {
+                count(&self.counters.shared_hits);
                 tracing::debug!(key = %self.key, "using the token from storage");
                 Some(Arc::new(cached))
             }
@@ -206,11 +348,51 @@ impl TokenCache {
     }
 }
 
+/// The pauses of a middleware waiting for another's token: short at first (a token call takes
+/// tens of milliseconds), growing to a tenth of a second, with jitter so that waiters do not
+/// poll the storage in step; over after twice the lease's time to live.
+struct LeaseWait {
+    started_at: SystemTime,
+    pauses: ExponentialBackoffTimed,
+    past: u32,
+}
+
+impl LeaseWait {
+    const FIRST_PAUSE: Duration = Duration::from_millis(5);
+    const LONGEST_PAUSE: Duration = Duration::from_millis(100);
+
+    fn new(lease_ttl: Duration) -> Self {
+        Self {
+            started_at: SystemTime::now(),
+            pauses: ExponentialBackoff::builder()
+                .retry_bounds(Self::FIRST_PAUSE, Self::LONGEST_PAUSE)
+                .jitter(Jitter::Bounded)
+                .build_with_total_retry_duration(lease_ttl.saturating_mul(2)),
+            past: 0,
+        }
+    }
+
+    /// How long to wait before looking again, or `None` when the wait is over.
+    fn next_pause(&mut self) -> Option<Duration> {
+        let decision = self.pauses.should_retry(self.started_at, self.past);
+        self.past = self.past.saturating_add(1);
+        match decision {
+            RetryDecision::Retry { execute_after } => Some(
+                execute_after
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default(),
+            ),
+            RetryDecision::DoNotRetry => None,
+        }
+    }
+}
+
 impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenCache")
             .field("key", &self.key)
-            .field("margin", &self.margin)
+            .field("timing", &self.settings.timing)
+            .field("lease_ttl", &self.settings.lease_ttl)
             .field("has_token", &self.current.load().is_some())
             .finish_non_exhaustive()
     }

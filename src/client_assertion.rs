@@ -180,14 +180,6 @@ impl PrivateKey {
         jsonwebtoken::encode(&header, &claims, &self.key)
             .map_err(|_| invalid_key("the key could not sign a client assertion"))
     }
-
-    /// What tells two keys' assertions apart, for the process-wide fetch map: never the key.
-    pub(crate) fn identity(&self) -> String {
-        format!(
-            "private_key_jwt:{:?}:{:?}:{:?}:{:?}",
-            self.fingerprint, self.algorithm, self.key_id, self.audience
-        )
-    }
 }
 
 impl PartialEq for PrivateKey {

@@ -46,15 +46,6 @@ impl AuthMethod {
     pub(crate) fn uses_secret(&self) -> bool {
         !matches!(self, Self::PrivateKeyJwt(_))
     }
-
-    /// What tells apart the token requests of two methods, for the process-wide fetch map: the
-    /// variant, and for a key its fingerprint and settings. Holds no secret.
-    pub(crate) fn identity(&self) -> String {
-        match self {
-            Self::PrivateKeyJwt(key) => key.identity(),
-            other => format!("{other:?}"),
-        }
-    }
 }
 
 /// The part of every token request that authenticates the client, worked out once at build time.

@@ -10,8 +10,11 @@ use retry_policies::policies::ExponentialBackoff;
 use url::Url;
 
 use crate::client_auth::ClientAuthentication;
-use crate::error::{Error, LONG_VALUE, OAuthError, SHORT_VALUE, TokenResponseError, printable};
+use crate::error::{
+    Error, LONG_VALUE, OAuthError, SHORT_VALUE, TokenResponseError, http_date, printable,
+};
 use crate::retry;
+use crate::stats::{Counters, count};
 use crate::token::{Token, parse_token_response};
 
 /// Everything needed to ask the authorization server for a token.
@@ -61,6 +64,16 @@ impl Failure {
         }
     }
 
+    /// Until when the server wants no more token requests from this client at all.
+    fn cool_down_until(&self, now: SystemTime, max_wait: Duration) -> Option<SystemTime> {
+        match self {
+            Failure::Status {
+                status, retry_at, ..
+            } => retry::cool_down_until(*status, *retry_at, now, max_wait),
+            _ => None,
+        }
+    }
+
     fn into_error(self, endpoint: &str, attempts: u32) -> Error {
         let endpoint = endpoint.to_owned();
         match self {
@@ -87,17 +100,35 @@ impl Failure {
 }
 
 impl TokenEndpoint {
-    /// Gets a new token, retrying where a retry can help.
-    pub(crate) async fn fetch(&self) -> Result<Token, Error> {
+    /// Gets a new token, retrying where a retry can help. A rate limit that names a time to
+    /// come back ends the fetch at once with [`Error::RateLimited`]: the wait is for every
+    /// caller, not for this fetch to sit out.
+    pub(crate) async fn fetch(&self, counters: &Counters) -> Result<Token, Error> {
         let started_at = SystemTime::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
             tracing::debug!(endpoint = %self.display, attempt = attempts, "requesting an access token");
+            count(&counters.token_requests);
             let failure = match self.attempt().await {
                 Ok(token) => return Ok(token),
                 Err(failure) => failure,
             };
+            if let Some(retry_at) =
+                failure.cool_down_until(SystemTime::now(), self.retry.max_retry_interval)
+            {
+                tracing::warn!(
+                    endpoint = %self.display,
+                    attempts,
+                    retry_at = %http_date(retry_at),
+                    error = %failure.into_error(&self.display, attempts),
+                    "the token endpoint is rate limiting this client; no token request is sent before retry_at"
+                );
+                return Err(Error::RateLimited {
+                    endpoint: self.display.to_string(),
+                    retry_at,
+                });
+            }
             let delay = if failure.is_retryable() {
                 retry::next_delay(&self.retry, started_at, attempts - 1, failure.retry_at())
             } else {

@@ -62,6 +62,24 @@ pub enum Error {
         retry_at: Option<SystemTime>,
     },
 
+    /// The token endpoint said it is rate limiting this client (429, or 503 with `Retry-After`;
+    /// Auth0's `x-ratelimit-reset` counts too), and that time has not come: until `retry_at`
+    /// no token request is sent, by this middleware or, through a shared storage such as
+    /// `RedisStorage`, by any other. A token that has not yet expired is used meanwhile; this
+    /// error comes only when there is none.
+    #[error(
+        "token endpoint {endpoint} is rate limiting this client until {when}; no token request \
+         is sent before then",
+        when = http_date(*retry_at)
+    )]
+    RateLimited {
+        /// The token endpoint, without its query string.
+        endpoint: String,
+        /// When token requests may be sent again (capped by the retry policy's
+        /// `max_retry_interval`).
+        retry_at: SystemTime,
+    },
+
     /// The token endpoint's answer holds no usable token.
     #[error(
         "token endpoint {endpoint} sent an unusable token response: {reason}{hint}",
@@ -101,9 +119,19 @@ impl Error {
     /// 408 and 429; false for a rejected client, bad configuration or an unusable response.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport { .. } => true,
+            Error::Transport { .. } | Error::RateLimited { .. } => true,
             Error::TokenEndpoint { status, .. } => crate::retry::is_retryable_status(*status),
             Error::InvalidConfig(_) | Error::InvalidTokenResponse { .. } => false,
+        }
+    }
+
+    /// When the token endpoint said it would take requests again: the end of a rate-limit
+    /// cool-down, or the `Retry-After` of a failed token request.
+    pub fn retry_at(&self) -> Option<SystemTime> {
+        match self {
+            Error::RateLimited { retry_at, .. } => Some(*retry_at),
+            Error::TokenEndpoint { retry_at, .. } => *retry_at,
+            _ => None,
         }
     }
 
@@ -169,6 +197,12 @@ pub enum ConfigError {
     /// An origin given to `only_for` is not `scheme://host[:port]`.
     #[error("only_for takes origins like https://api.example.com[:port]: {0}")]
     InvalidOrigin(String),
+    /// The refresh window is not a share of a token's lifetime.
+    #[error(
+        "refresh_window must be a share of the token's lifetime between 0 and 1, both excluded \
+         (0.25 is the last quarter); use refresh_ahead(false) to turn refreshing ahead off"
+    )]
+    InvalidRefreshWindow,
     /// The retry policy's bounds are the wrong way round.
     #[error("token_retry: min_retry_interval is longer than max_retry_interval")]
     InvalidRetryPolicy,
@@ -297,6 +331,16 @@ pub(crate) fn printable(value: &str, max_chars: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// `time` as an HTTP date, as `Retry-After` gives it; times an HTTP date cannot hold are
+/// described instead (formatting them would panic).
+pub(crate) fn http_date(time: SystemTime) -> String {
+    const LAST_HTTP_DATE: std::time::Duration = std::time::Duration::from_secs(253_402_300_799);
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since <= LAST_HTTP_DATE => httpdate::fmt_http_date(time),
+        _ => "a time out of range".to_owned(),
+    }
 }
 
 fn plural(n: u32) -> &'static str {
@@ -450,6 +494,27 @@ mod tests {
             "token endpoint https://tenant.example/oauth/token answered 503 Service Unavailable \
              (4 attempts) — the server failed; try again later"
         );
+    }
+
+    #[test]
+    fn rate_limits_say_until_when() {
+        let retry_at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_445_412_510);
+        let err = Error::RateLimited {
+            endpoint: "https://tenant.example/oauth/token".into(),
+            retry_at,
+        };
+        assert!(err.is_retryable());
+        assert_eq!(err.retry_at(), Some(retry_at));
+        assert_eq!(
+            err.to_string(),
+            "token endpoint https://tenant.example/oauth/token is rate limiting this client \
+             until Wed, 21 Oct 2015 07:28:30 GMT; no token request is sent before then"
+        );
+        let far = Error::RateLimited {
+            endpoint: "e".into(),
+            retry_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4),
+        };
+        assert!(far.to_string().contains("until a time out of range"));
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(crate) enum StorageOperation {
     Read,
     Write,
     Remove,
+    TakeLease,
+    ReleaseLease,
+    CoolDown,
 }
 
 impl StorageOperation {
@@ -27,6 +30,16 @@ impl StorageOperation {
             Self::Read => "token storage failed to read; fetching a new token",
             Self::Write => "token storage failed to keep the new token; it is used all the same",
             Self::Remove => "token storage failed to remove a rejected token",
+            Self::TakeLease => {
+                "token storage failed to take the refresh lease; fetching without it"
+            }
+            Self::ReleaseLease => {
+                "token storage failed to release the refresh lease; it runs out by itself"
+            }
+            Self::CoolDown => {
+                "token storage failed to keep the rate-limit cool-down; other instances may ask \
+                 the token endpoint before it ends"
+            }
         }
     }
 }

@@ -126,30 +126,36 @@ mod attach;
 mod auth0;
 mod builder;
 mod cache;
+mod cached_token;
 mod client_assertion;
 mod client_auth;
+mod cool_down;
 mod endpoint;
 mod error;
 mod fault_log;
 mod middleware;
+mod refresh_ahead;
 mod retry;
 mod secret;
 mod single_flight;
+mod stats;
 mod storage;
 mod token;
 
 pub use auth0::AUTH0_DEFAULT_EXPIRES_IN;
 pub use builder::{
     ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
-    DEFAULT_TOKEN_REQUEST_TIMEOUT,
+    DEFAULT_REFRESH_LEASE_TTL, DEFAULT_TOKEN_REQUEST_TIMEOUT,
 };
+pub use cached_token::DEFAULT_REFRESH_WINDOW;
 pub use client_assertion::{JwtAlgorithm, PrivateKey};
 pub use client_auth::AuthMethod;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use middleware::ClientCredentials;
+pub use stats::Stats;
 #[cfg(feature = "redis")]
 pub use storage::RedisStorage;
-pub use storage::{MemoryStorage, StorageError, TokenStorage};
+pub use storage::{Lease, MemoryStorage, StorageError, TokenStorage};
 pub use token::{AccessToken, DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Token};
 
 /// The retry policy crate used by [`ClientCredentialsBuilder::token_retry`], re-exported so no

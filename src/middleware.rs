@@ -13,6 +13,7 @@ use crate::attach::AttachRules;
 use crate::builder::ClientCredentialsBuilder;
 use crate::cache::TokenCache;
 use crate::error::Error;
+use crate::stats::{Stats, count};
 use crate::token::Token;
 
 /// OAuth 2 client-credentials middleware for [`reqwest_middleware`]: gets an access token on
@@ -94,6 +95,16 @@ impl ClientCredentials {
         Ok(self.cache.fresh_token().await?.token.clone())
     }
 
+    /// What this middleware and its clones have done so far: token requests, tokens served from
+    /// memory and from the shared storage, waits on another instance's refresh lease, refreshes
+    /// ahead, replays after a 401, rate-limited requests and storage errors.
+    ///
+    /// The same events are `tracing` events too (`debug`, with the storage key's readable part:
+    /// the token endpoint's host).
+    pub fn stats(&self) -> Stats {
+        self.cache.counters.snapshot()
+    }
+
     /// Forgets `rejected`, here and in the storage, so that the next request or
     /// [`token`](Self::token) call gets a new token: for callers of `token()` whose API answered
     /// 401. The middleware does this by itself.
@@ -161,6 +172,7 @@ impl Middleware for ClientCredentials {
         replay
             .headers_mut()
             .insert(AUTHORIZATION, fresh.header.clone());
+        count(&self.cache.counters.replays);
         next.run(replay, extensions).await
     }
 }

@@ -54,6 +54,22 @@ pub(crate) fn retry_at(
     Some(at.max(now))
 }
 
+/// Until when every caller must leave the token endpoint alone, when an answer says so: a 429
+/// or a 503 that names a time to come back ([`retry_at`]). The wait is capped at `max_wait`
+/// (the retry policy's `max_retry_interval`), so a hostile or confused server cannot stop
+/// token requests for hours. `None` for any other answer, or a time already past.
+pub(crate) fn cool_down_until(
+    status: StatusCode,
+    retry_at: Option<SystemTime>,
+    now: SystemTime,
+    max_wait: Duration,
+) -> Option<SystemTime> {
+    let rate_limited =
+        status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
+    let at = retry_at.filter(|at| rate_limited && *at > now)?;
+    Some(at.min(now.checked_add(max_wait).unwrap_or(at)))
+}
+
 /// Auth0's rate-limit header: when the limit resets, in UNIX seconds.
 const RATE_LIMIT_RESET: &str = "x-ratelimit-reset";
 
@@ -169,6 +185,24 @@ mod tests {
         );
         let garbage = headers(RATE_LIMIT_RESET, "tomorrow");
         assert_eq!(retry_at(StatusCode::TOO_MANY_REQUESTS, &garbage, now), None);
+    }
+
+    #[test]
+    fn rate_limits_with_a_time_to_come_back_cool_down_until_then_within_the_cap() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cap = Duration::from_secs(10);
+        let at = |seconds| Some(now + Duration::from_secs(seconds));
+        let until = |status: u16, retry_at| {
+            cool_down_until(StatusCode::from_u16(status).unwrap(), retry_at, now, cap)
+        };
+        assert_eq!(until(429, at(2)), at(2));
+        assert_eq!(until(503, at(2)), at(2));
+        assert_eq!(until(429, at(3600)), at(10), "capped");
+        assert_eq!(until(429, None), None, "no time given: ordinary backoff");
+        assert_eq!(until(429, Some(now)), None, "a time already come");
+        for other in [500, 502, 504, 408] {
+            assert_eq!(until(other, at(2)), None, "{other}");
+        }
     }
 
     #[test]

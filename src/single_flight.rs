@@ -1,4 +1,4 @@
-//! One operation in flight per key: callers that arrive while it runs wait for its result
+//! One operation in flight at a time: callers that arrive while it runs wait for its result
 //! instead of starting their own.
 //!
 //! The operation is a shared future polled by its callers, not a spawned task: if every caller
@@ -6,69 +6,51 @@
 //! up, the others carry it on. A finished operation is never joined again, so a failure is
 //! reported to those who waited for it and the next caller starts afresh.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared, WeakShared};
 
-pub(crate) struct SingleFlight<K, T> {
-    flights: Mutex<HashMap<K, WeakShared<BoxFuture<'static, T>>>>,
+/// At most one operation at a time; callers that come while it runs share its result.
+pub(crate) struct SingleFlight<T> {
+    running: Mutex<Option<WeakShared<BoxFuture<'static, T>>>>,
 }
 
-impl<K, T> SingleFlight<K, T>
+impl<T> SingleFlight<T>
 where
-    K: Eq + Hash,
     T: Clone + Send + Sync + 'static,
 {
     pub(crate) fn new() -> Self {
         Self {
-            flights: Mutex::new(HashMap::new()),
+            running: Mutex::new(None),
         }
     }
 
-    /// Joins the operation in flight for `key`, or starts one with `start`, and waits for its
-    /// result.
-    pub(crate) async fn run<F>(&self, key: K, start: impl FnOnce() -> F) -> T
+    /// Joins the operation in flight, or starts one with `start`, and waits for its result.
+    pub(crate) async fn run<F>(&self, start: impl FnOnce() -> F) -> T
     where
         F: Future<Output = T> + Send + 'static,
     {
-        self.join_or_start(key, start).await
+        self.join_or_start(start).await
     }
 
-    fn join_or_start<F>(&self, key: K, start: impl FnOnce() -> F) -> Shared<BoxFuture<'static, T>>
+    fn join_or_start<F>(&self, start: impl FnOnce() -> F) -> Shared<BoxFuture<'static, T>>
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(running) = flights
-            .get(&key)
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        // A flight whose callers have all gone is dropped with them (the weak reference no
+        // longer upgrades); a finished one is not joined: its result was for those who waited.
+        if let Some(flight) = running
+            .as_ref()
             .and_then(WeakShared::upgrade)
             .filter(|flight| flight.peek().is_none())
         {
-            return running;
+            return flight;
         }
-        // Entries whose callers have all finished or gone hold nothing but a dead weak
-        // reference; clear them while the lock is held anyway.
-        flights.retain(|_, flight| {
-            flight
-                .upgrade()
-                .is_some_and(|flight| flight.peek().is_none())
-        });
         let flight = start().boxed().shared();
-        if let Some(weak) = flight.downgrade() {
-            flights.insert(key, weak);
-        }
+        *running = flight.downgrade();
         flight
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.flights
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 }
 
@@ -83,7 +65,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_callers_share_one_run() {
-        let flights = Arc::new(SingleFlight::<&str, u32>::new());
+        let flights = Arc::new(SingleFlight::<u32>::new());
         let runs = Arc::new(AtomicUsize::new(0));
         let (release, released) = oneshot::channel::<()>();
         let released = released.shared();
@@ -100,7 +82,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
                 flights
-                    .run("key", move || async move {
+                    .run(move || async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         let _ = released.await;
                         7
@@ -123,17 +105,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_run_is_not_joined_again() {
-        let flights = SingleFlight::<&str, Result<u32, String>>::new();
+        let flights = SingleFlight::<Result<u32, String>>::new();
         let runs = AtomicUsize::new(0);
         let failing = flights
-            .run("key", || {
+            .run(|| {
                 runs.fetch_add(1, Ordering::SeqCst);
                 async { Err("down".to_string()) }
             })
             .await;
         assert_eq!(failing, Err("down".to_string()));
         let next = flights
-            .run("key", || {
+            .run(|| {
                 runs.fetch_add(1, Ordering::SeqCst);
                 async { Ok(1) }
             })
@@ -143,18 +125,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keys_are_independent() {
-        let flights = SingleFlight::<u8, u8>::new();
-        let (a, b) = tokio::join!(
-            flights.run(1, || async { 1 }),
-            flights.run(2, || async { 2 })
-        );
-        assert_eq!((a, b), (1, 2));
-    }
-
-    #[tokio::test]
     async fn the_others_carry_on_when_the_first_caller_gives_up() {
-        let flights = Arc::new(SingleFlight::<&str, u32>::new());
+        let flights = Arc::new(SingleFlight::<u32>::new());
         let (release, released) = oneshot::channel::<()>();
         let (started, has_started) = oneshot::channel::<()>();
 
@@ -162,7 +134,7 @@ mod tests {
             let flights = flights.clone();
             async move {
                 flights
-                    .run("key", move || async move {
+                    .run(move || async move {
                         let _ = started.send(());
                         let _ = released.await;
                         9
@@ -176,7 +148,7 @@ mod tests {
             let (flights, joined) = (flights.clone(), joined.clone());
             async move {
                 flights
-                    .run("key", move || async move {
+                    .run(move || async move {
                         drop(joined);
                         0
                     })
@@ -194,12 +166,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn abandoned_flights_are_cleared() {
-        let flights = SingleFlight::<u32, u32>::new();
-        for key in 0..10 {
-            flights.run(key, || async { 0 }).await;
-        }
-        flights.run(99, || async { 0 }).await;
-        assert_eq!(flights.len(), 1);
+    async fn a_flight_whose_callers_all_gave_up_is_started_afresh() {
+        let flights = Arc::new(SingleFlight::<u32>::new());
+        let (started, has_started) = oneshot::channel::<()>();
+        let abandoned = tokio::spawn({
+            let flights = flights.clone();
+            async move {
+                flights
+                    .run(move || async move {
+                        let _ = started.send(());
+                        std::future::pending::<u32>().await
+                    })
+                    .await
+            }
+        });
+        has_started.await.unwrap();
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert_eq!(flights.run(|| async { 5 }).await, 5);
     }
 }

@@ -69,7 +69,9 @@ impl fmt::Debug for AccessToken {
 ///
 /// `Serialize`/`Deserialize` give a stable JSON form for storage backends:
 /// `{"access_token", "token_type": "Bearer", "issued_at", "expires_at", "scope"}` with times in
-/// whole UNIX seconds. That form holds the token itself: keep it only where the token may be.
+/// UNIX seconds, milliseconds as a fraction (`1700000000.25`), so that tokens living only a few
+/// seconds are judged alike by every process. That form holds the token itself: keep it only
+/// where the token may be.
 ///
 /// # Example
 /// ```
@@ -246,17 +248,48 @@ struct StoredToken<'a> {
     access_token: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     token_type: std::borrow::Cow<'a, str>,
-    issued_at: u64,
-    expires_at: u64,
+    issued_at: f64,
+    expires_at: f64,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     scope: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// `time` in whole UNIX seconds, rounded down: how times are stored and put in JWT claims.
+/// `time` in whole UNIX seconds, rounded down: how times are put in JWT claims.
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+
+/// `time` in whole UNIX milliseconds, rounded down: the precision of stored times.
+pub(crate) fn unix_millis(time: SystemTime) -> u64 {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+/// `time` as it is after a trip through storage: to the millisecond, rounded down.
+pub(crate) fn as_stored(time: SystemTime) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(unix_millis(time))
+}
+
+/// The last second of the year 9999: later stored times are damage, not tokens.
+const LATEST_STORED_SECONDS: f64 = 253_402_300_799.0;
+
+/// A stored time (UNIX seconds, milliseconds as a fraction) back as a [`SystemTime`].
+fn from_stored_seconds(seconds: f64) -> Option<SystemTime> {
+    if !(0.0..=LATEST_STORED_SECONDS).contains(&seconds) {
+        return None; // NaN too
+    }
+    // In range, so the product fits a u64 and `as` only drops what is below a millisecond.
+    Some(UNIX_EPOCH + Duration::from_millis((seconds * 1000.0).round() as u64))
+}
+
+/// A time as stored: UNIX seconds with milliseconds as a fraction.
+fn to_stored_seconds(time: SystemTime) -> f64 {
+    unix_millis(time) as f64 / 1000.0
 }
 
 impl Serialize for Token {
@@ -264,8 +297,8 @@ impl Serialize for Token {
         StoredToken {
             access_token: self.access_token.secret().into(),
             token_type: "Bearer".into(),
-            issued_at: unix_seconds(self.issued_at),
-            expires_at: unix_seconds(self.expires_at),
+            issued_at: to_stored_seconds(self.issued_at),
+            expires_at: to_stored_seconds(self.expires_at),
             scope: self.scope.as_deref().map(Into::into),
         }
         .serialize(serializer)
@@ -282,10 +315,8 @@ impl<'de> Deserialize<'de> for Token {
         if stored.expires_at < stored.issued_at {
             return Err(D::Error::custom("expires_at is before issued_at"));
         }
-        let at = |secs: u64| {
-            UNIX_EPOCH
-                .checked_add(Duration::from_secs(secs))
-                .ok_or_else(|| D::Error::custom("time out of range"))
+        let at = |seconds: f64| {
+            from_stored_seconds(seconds).ok_or_else(|| D::Error::custom("time out of range"))
         };
         let token = Token::new(
             AccessToken::new(stored.access_token.into_owned()),
@@ -490,22 +521,54 @@ mod tests {
     }
 
     #[test]
-    fn storage_form_round_trips_in_whole_seconds() {
+    fn storage_form_round_trips_to_the_millisecond() {
         let token = Token::new(
             AccessToken::new("t"),
-            at(1_700_000_000) + Duration::from_millis(700),
-            at(1_700_003_600) + Duration::from_millis(700),
+            at(1_700_000_000) + Duration::from_micros(700_900),
+            at(1_700_003_600) + Duration::from_millis(5),
         )
         .with_scope("read");
         let json = serde_json::to_string(&token).unwrap();
         assert_eq!(
             json,
-            r#"{"access_token":"t","token_type":"Bearer","issued_at":1700000000,"expires_at":1700003600,"scope":"read"}"#
+            r#"{"access_token":"t","token_type":"Bearer","issued_at":1700000000.7,"expires_at":1700003600.005,"scope":"read"}"#
         );
         let back: Token = serde_json::from_str(&json).unwrap();
         assert_eq!(back.access_token(), token.access_token());
-        assert_eq!(back.expires_at(), at(1_700_003_600));
+        assert_eq!(
+            back.issued_at(),
+            at(1_700_000_000) + Duration::from_millis(700)
+        );
+        assert_eq!(
+            back.expires_at(),
+            at(1_700_003_600) + Duration::from_millis(5)
+        );
         assert_eq!(back.scope(), Some("read"));
+    }
+
+    #[test]
+    fn whole_seconds_are_read_as_they_were_written_before_milliseconds() {
+        let back: Token = serde_json::from_str(
+            r#"{"access_token":"t","token_type":"Bearer","issued_at":1700000000,"expires_at":1700003600}"#,
+        )
+        .unwrap();
+        assert_eq!(back.issued_at(), at(1_700_000_000));
+        assert_eq!(back.expires_at(), at(1_700_003_600));
+    }
+
+    #[test]
+    fn every_millisecond_survives_the_trip_through_storage() {
+        // Around now and near the end of the accepted range, where an f64 has the fewest
+        // digits to spare.
+        for base in [1_700_000_000_u64, 253_402_300_000] {
+            for millis in [0, 1, 7, 99, 100, 333, 500, 999] {
+                let time = at(base) + Duration::from_millis(millis);
+                let token = Token::new(AccessToken::new("t"), time, time);
+                let back: Token =
+                    serde_json::from_str(&serde_json::to_string(&token).unwrap()).unwrap();
+                assert_eq!(back.expires_at(), time, "{base}.{millis:03}");
+            }
+        }
     }
 
     #[test]
@@ -518,6 +581,8 @@ mod tests {
             r#"{"access_token":"t","token_type":"Bearer","issued_at":5,"expires_at":2}"#,
             r#"{"access_token":"t","token_type":"Bearer","issued_at":-1,"expires_at":2}"#,
             r#"{"access_token":"t","token_type":"Bearer","issued_at":0,"expires_at":18446744073709551615}"#,
+            r#"{"access_token":"t","token_type":"Bearer","issued_at":0,"expires_at":1e300}"#,
+            r#"{"access_token":"t","token_type":"Bearer","issued_at":-0.5,"expires_at":2}"#,
         ] {
             assert!(serde_json::from_str::<Token>(json).is_err(), "{json}");
         }

@@ -3,17 +3,18 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{StorageError, TokenStorage};
+use super::{Lease, StorageError, TokenStorage};
 use crate::token::Token;
 
 /// Tokens kept in this process's memory: the default storage.
 ///
 /// Clones share the same map, so middlewares given clones of one `MemoryStorage` share their
-/// tokens. Expired tokens are dropped when next read.
+/// tokens, and with them its refresh lease and rate-limit cool-down: of those middlewares, one
+/// at a time calls the token endpoint. Expired tokens are dropped when next read.
 ///
 /// # Example
 /// ```
@@ -32,7 +33,16 @@ use crate::token::Token;
 /// ```
 #[derive(Clone, Default)]
 pub struct MemoryStorage {
-    tokens: Arc<Mutex<HashMap<String, Token>>>,
+    kept: Arc<Mutex<Kept>>,
+}
+
+/// Everything a [`MemoryStorage`] keeps, by key.
+#[derive(Default)]
+struct Kept {
+    tokens: HashMap<String, Token>,
+    /// Holder and deadline of each refresh lease.
+    leases: HashMap<String, (String, Instant)>,
+    cool_downs: HashMap<String, SystemTime>,
 }
 
 impl MemoryStorage {
@@ -43,18 +53,18 @@ impl MemoryStorage {
 
     /// How many tokens are kept, expired ones included until they are next read.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().tokens.len()
     }
 
     /// Whether no token is kept.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().tokens.is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Token>> {
-        // A panic elsewhere while holding the lock cannot leave the map half-written: every
-        // critical section is a single insert, remove or lookup.
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Kept> {
+        // A panic elsewhere while holding the lock cannot leave the maps half-written: every
+        // critical section is a few inserts, removals or lookups that cannot panic.
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -69,7 +79,7 @@ impl fmt::Debug for MemoryStorage {
 #[async_trait]
 impl TokenStorage for MemoryStorage {
     async fn get(&self, key: &str) -> Result<Option<Token>, StorageError> {
-        let mut tokens = self.lock();
+        let tokens = &mut self.lock().tokens;
         if tokens
             .get(key)
             .is_some_and(|token| token.is_expired_at(SystemTime::now()))
@@ -80,17 +90,17 @@ impl TokenStorage for MemoryStorage {
     }
 
     async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError> {
-        self.lock().insert(key.to_owned(), token.clone());
+        self.lock().tokens.insert(key.to_owned(), token.clone());
         Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<(), StorageError> {
-        self.lock().remove(key);
+        self.lock().tokens.remove(key);
         Ok(())
     }
 
     async fn remove_if_same(&self, key: &str, rejected: &Token) -> Result<bool, StorageError> {
-        let mut tokens = self.lock();
+        let tokens = &mut self.lock().tokens;
         let same = tokens
             .get(key)
             .is_some_and(|kept| kept.access_token() == rejected.access_token());
@@ -98,6 +108,44 @@ impl TokenStorage for MemoryStorage {
             tokens.remove(key);
         }
         Ok(same)
+    }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StorageError> {
+        let mut kept = self.lock();
+        let now = SystemTime::now();
+        kept.cool_downs.retain(|_, until| *until > now);
+        if let Some(until) = kept.cool_downs.get(key) {
+            return Ok(Lease::CoolingDown(*until));
+        }
+        let instant = Instant::now();
+        kept.leases.retain(|_, (_, deadline)| *deadline > instant);
+        if kept.leases.contains_key(key) {
+            return Ok(Lease::HeldElsewhere);
+        }
+        kept.leases
+            .insert(key.to_owned(), (holder.to_owned(), instant + ttl));
+        Ok(Lease::Acquired)
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StorageError> {
+        let leases = &mut self.lock().leases;
+        if leases
+            .get(key)
+            .is_some_and(|(held_by, _)| held_by == holder)
+        {
+            leases.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn cool_down(&self, key: &str, until: SystemTime) -> Result<(), StorageError> {
+        self.lock().cool_downs.insert(key.to_owned(), until);
+        Ok(())
     }
 }
 
@@ -173,6 +221,62 @@ mod tests {
         assert!(storage.0.get("k").await.unwrap().is_some());
         assert!(storage.remove_if_same("k", &new).await.unwrap());
         assert!(storage.0.is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_until_released_or_run_out() {
+        let storage = MemoryStorage::new();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(
+            storage.try_lease("k", "a", ttl).await.unwrap(),
+            Lease::Acquired
+        );
+        assert_eq!(
+            storage.try_lease("k", "b", ttl).await.unwrap(),
+            Lease::HeldElsewhere
+        );
+        assert_eq!(
+            storage.try_lease("other", "b", ttl).await.unwrap(),
+            Lease::Acquired
+        );
+
+        storage.release_lease("k", "b").await.unwrap();
+        assert_eq!(
+            storage.try_lease("k", "b", ttl).await.unwrap(),
+            Lease::HeldElsewhere,
+            "only the holder releases"
+        );
+        storage.release_lease("k", "a").await.unwrap();
+        assert_eq!(
+            storage.try_lease("k", "b", Duration::ZERO).await.unwrap(),
+            Lease::Acquired
+        );
+        assert_eq!(
+            storage.try_lease("k", "c", ttl).await.unwrap(),
+            Lease::Acquired,
+            "a lease that ran out is taken over"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cool_down_is_reported_until_it_ends() {
+        let storage = MemoryStorage::new();
+        let ttl = Duration::from_secs(60);
+        let until = SystemTime::now() + Duration::from_secs(60);
+        storage.cool_down("k", until).await.unwrap();
+        assert_eq!(
+            storage.try_lease("k", "a", ttl).await.unwrap(),
+            Lease::CoolingDown(until)
+        );
+        assert_eq!(
+            storage.try_lease("other", "a", ttl).await.unwrap(),
+            Lease::Acquired
+        );
+        storage.cool_down("k", SystemTime::now()).await.unwrap();
+        assert_eq!(
+            storage.try_lease("k", "a", ttl).await.unwrap(),
+            Lease::Acquired
+        );
     }
 
     #[test]

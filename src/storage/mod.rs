@@ -11,6 +11,7 @@ mod memory;
 mod redis;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
@@ -29,6 +30,16 @@ pub type StorageError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// Keys are opaque strings derived from the token endpoint, client id, audience, scope and extra
 /// parameters (never the secret); the same settings give the same key in every process.
+///
+/// Three methods are required: [`get`](TokenStorage::get), [`set`](TokenStorage::set) and
+/// [`remove`](TokenStorage::remove). The others are optional capabilities with defaults:
+/// - [`try_lease`](TokenStorage::try_lease) and [`release_lease`](TokenStorage::release_lease):
+///   a refresh lease, so that of all the middlewares sharing the storage only one calls the
+///   token endpoint at a time while the others wait for its token. The default has no leases:
+///   each middleware then fetches for itself when it finds no fresh token.
+/// - [`cool_down`](TokenStorage::cool_down): a shared "do not call the token endpoint before
+///   T", reported back by `try_lease`, after the endpoint said it is rate limiting the client.
+///   The default keeps none; each middleware still keeps its own.
 ///
 /// Failures degrade, never break: an error from [`get`](TokenStorage::get) is treated as a
 /// miss, an error from [`set`](TokenStorage::set) or a removal is logged, and the request still
@@ -95,6 +106,61 @@ pub trait TokenStorage: Send + Sync + 'static {
             _ => Ok(false),
         }
     }
+
+    /// Takes the refresh lease on `key` for `holder` (a random id, new for each fetch) for at
+    /// most `ttl`, unless another holder has it or a cool-down is in force.
+    ///
+    /// The middleware calls it after finding no fresh token under `key`, before calling the
+    /// token endpoint. On [`Lease::Acquired`] it fetches, [`set`](TokenStorage::set)s the
+    /// token, then [`release_lease`](TokenStorage::release_lease)s; on
+    /// [`Lease::HeldElsewhere`] it waits for a fresh token to appear under `key`, asking again
+    /// now and then, so that a holder that died is replaced once its lease has run out.
+    ///
+    /// Taking the lease and reading the cool-down should be one atomic step (Redis: a script
+    /// that checks the cool-down, then `SET lease NX PX ttl`). The lease must expire by itself
+    /// after `ttl`: nothing else frees the lease of a holder that died.
+    ///
+    /// The default answers [`Lease::Unsupported`]: no lease, each middleware fetches for itself.
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StorageError> {
+        let _ = (key, holder, ttl);
+        Ok(Lease::Unsupported)
+    }
+
+    /// Gives up the refresh lease on `key`, if `holder` still holds it (compare and delete: a
+    /// lease that ran out and was taken by another holder is left alone). The default does
+    /// nothing.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StorageError> {
+        let _ = (key, holder);
+        Ok(())
+    }
+
+    /// Records that the token endpoint must not be called for `key` before `until` (it answered
+    /// 429, or 503 with `Retry-After`); [`try_lease`](TokenStorage::try_lease) reports it as
+    /// [`Lease::CoolingDown`] until then. The default keeps nothing.
+    async fn cool_down(&self, key: &str, until: SystemTime) -> Result<(), StorageError> {
+        let _ = (key, until);
+        Ok(())
+    }
+}
+
+/// The answer of [`TokenStorage::try_lease`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lease {
+    /// The caller holds the lease: it calls the token endpoint, stores the token, and releases
+    /// the lease.
+    Acquired,
+    /// Another holder has the lease and is fetching: wait for its token to appear.
+    HeldElsewhere,
+    /// The token endpoint is not to be called before this time.
+    CoolingDown(SystemTime),
+    /// The storage keeps no leases: the caller fetches without one.
+    Unsupported,
 }
 
 #[async_trait]
@@ -113,5 +179,22 @@ impl<S: TokenStorage + ?Sized> TokenStorage for Arc<S> {
 
     async fn remove_if_same(&self, key: &str, rejected: &Token) -> Result<bool, StorageError> {
         (**self).remove_if_same(key, rejected).await
+    }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StorageError> {
+        (**self).try_lease(key, holder, ttl).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StorageError> {
+        (**self).release_lease(key, holder).await
+    }
+
+    async fn cool_down(&self, key: &str, until: SystemTime) -> Result<(), StorageError> {
+        (**self).cool_down(key, until).await
     }
 }

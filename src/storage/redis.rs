@@ -11,9 +11,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ConnectionAddr, RedisError, Script};
 use tokio::sync::OnceCell;
 
-use super::{StorageError, TokenStorage};
+use super::{Lease, StorageError, TokenStorage};
 use crate::error::{ConfigError, Error};
-use crate::token::{Token, unix_seconds};
+use crate::token::{Token, as_stored, unix_millis};
 
 /// Deletes `KEYS[1]` only if it holds a token whose `access_token` is `ARGV[1]`, in one step on
 /// the server. A value that is not JSON is left alone: it is a miss, and the next write replaces
@@ -29,6 +29,27 @@ return 0
 "#;
 
 static REMOVE_IF_SAME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REMOVE_IF_SAME));
+
+/// Takes the refresh lease `KEYS[1]` for holder `ARGV[1]` for `ARGV[2]` milliseconds, unless
+/// the cool-down `KEYS[2]` is set: returns its value (UNIX milliseconds) then, else 1 when the
+/// lease was taken and 0 when another holder has it. One step, so no caller slips between the
+/// cool-down check and the lease.
+const TRY_LEASE: &str = r#"
+local until = redis.call('GET', KEYS[2])
+if until then return until end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"#;
+
+static TRY_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TRY_LEASE));
+
+/// Deletes the lease `KEYS[1]` only if holder `ARGV[1]` still has it.
+const RELEASE_LEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+static RELEASE_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LEASE));
 
 /// Tokens kept in Redis: one token for every middleware, in every process, that points at the
 /// same Redis with the same settings. Needs the cargo feature `redis`.
@@ -55,6 +76,15 @@ static REMOVE_IF_SAME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RE
 ///   which the middleware treats as a miss; the next token it fetches replaces the value.
 /// - **Invalidation.** After a 401, the key is deleted by a Lua script only if it still holds
 ///   the rejected token, atomically, so a fresh token another process has just stored survives.
+/// - **Refresh lease.** Before calling the token endpoint, a middleware takes a lease under
+///   `{prefix}{key}:lease` (`SET … NX PX`, in a script that first checks the cool-down), and
+///   releases it with a compare-and-delete script once the new token is stored. The others
+///   wait for that token instead of calling the endpoint too: one token call per refresh for
+///   the whole fleet. A holder that dies leaves a lease that runs out after the middleware's
+///   [`refresh_lease_ttl`](crate::ClientCredentialsBuilder::refresh_lease_ttl).
+/// - **Rate-limit cool-down.** When the token endpoint answers 429 (or 503 with `Retry-After`),
+///   the time it gave is kept under `{prefix}{key}:cooldown` (UNIX milliseconds, with a
+///   matching TTL), and no middleware on this Redis calls the endpoint before then.
 ///
 /// Clones share the connection.
 ///
@@ -136,6 +166,14 @@ impl RedisStorage {
 
     fn redis_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    fn lease_key(&self, key: &str) -> String {
+        format!("{}{key}:lease", self.prefix)
+    }
+
+    fn cool_down_key(&self, key: &str) -> String {
+        format!("{}{key}:cooldown", self.prefix)
     }
 
     /// Runs one Redis call on the shared connection, within the timeout.
@@ -245,6 +283,82 @@ impl TokenStorage for RedisStorage {
             .await?;
         Ok(removed > 0)
     }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StorageError> {
+        let (lease_key, cool_down_key) = (self.lease_key(key), self.cool_down_key(key));
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let answer: redis::Value = self
+            .call("lease script", |mut connection| async move {
+                TRY_LEASE_SCRIPT
+                    .key(&lease_key)
+                    .key(&cool_down_key)
+                    .arg(holder)
+                    .arg(ttl_ms)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        read_lease(&answer).ok_or_else(|| {
+            RedisStorageError::CorruptValue {
+                key: self.cool_down_key(key),
+                reason: "not a time in UNIX milliseconds",
+            }
+            .into()
+        })
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StorageError> {
+        let lease_key = self.lease_key(key);
+        self.call("lease release script", |mut connection| async move {
+            RELEASE_LEASE_SCRIPT
+                .key(&lease_key)
+                .arg(holder)
+                .invoke_async::<i64>(&mut connection)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn cool_down(&self, key: &str, until: SystemTime) -> Result<(), StorageError> {
+        let Ok(remaining) = until.duration_since(SystemTime::now()) else {
+            return Ok(());
+        };
+        let cool_down_key = self.cool_down_key(key);
+        let ttl_ms = u64::try_from(remaining.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.call("SET", |mut connection| async move {
+            redis::cmd("SET")
+                .arg(&cool_down_key)
+                .arg(unix_millis(until))
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut connection)
+                .await
+        })
+        .await
+    }
+}
+
+/// The lease script's answer: 1, 0, or the cool-down's end in UNIX milliseconds.
+fn read_lease(answer: &redis::Value) -> Option<Lease> {
+    match answer {
+        redis::Value::Int(1) => Some(Lease::Acquired),
+        redis::Value::Int(0) => Some(Lease::HeldElsewhere),
+        redis::Value::BulkString(bytes) => {
+            let millis: u64 = std::str::from_utf8(bytes).ok()?.trim().parse().ok()?;
+            UNIX_EPOCH
+                .checked_add(Duration::from_millis(millis))
+                .map(Lease::CoolingDown)
+        }
+        _ => None,
+    }
 }
 
 impl fmt::Debug for RedisStorage {
@@ -283,12 +397,11 @@ enum RedisStorageError {
 }
 
 /// A token's stored value and the Redis TTL that makes it vanish when the token expires; `None`
-/// when it has expired already. The TTL counts to the stored expiry (whole seconds, rounded
-/// down), so Redis never keeps a token longer than the value says it is good for.
+/// when it has expired already. The TTL counts to the stored expiry (to the millisecond,
+/// rounded down), so Redis never keeps a token longer than the value says it is good for.
 fn encode(token: &Token, now: SystemTime) -> Option<(String, Duration)> {
     let value = serde_json::to_string(token).ok()?;
-    let stored_expiry = UNIX_EPOCH + Duration::from_secs(unix_seconds(token.expires_at()));
-    let ttl = stored_expiry.duration_since(now).ok()?;
+    let ttl = as_stored(token.expires_at()).duration_since(now).ok()?;
     (ttl >= Duration::from_millis(1)).then_some((value, ttl))
 }
 
@@ -321,8 +434,8 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&value).unwrap();
         assert_eq!(json["access_token"], "tok.en-1");
         assert_eq!(json["token_type"], "Bearer");
-        assert_eq!(json["issued_at"], 1_000);
-        assert_eq!(json["expires_at"], 4_600);
+        assert_eq!(json["issued_at"], 1_000.0);
+        assert_eq!(json["expires_at"], 4_600.0);
     }
 
     #[test]
@@ -333,11 +446,11 @@ mod tests {
     }
 
     #[test]
-    fn the_ttl_counts_to_the_whole_second_the_value_says() {
-        let expires = at(4_600) + Duration::from_millis(900);
+    fn the_ttl_counts_to_the_millisecond_the_value_says() {
+        let expires = at(4_600) + Duration::from_micros(900_700);
         let token = Token::new(AccessToken::new("t"), at(1_000), expires);
         let (_, ttl) = encode(&token, at(4_599)).unwrap();
-        assert_eq!(ttl, Duration::from_secs(1));
+        assert_eq!(ttl, Duration::from_millis(1_900));
     }
 
     #[test]
@@ -378,6 +491,36 @@ mod tests {
                 String::from_utf8_lossy(value)
             );
         }
+    }
+
+    #[test]
+    fn lease_answers_are_read_and_damage_is_refused() {
+        use redis::Value;
+        assert_eq!(read_lease(&Value::Int(1)), Some(Lease::Acquired));
+        assert_eq!(read_lease(&Value::Int(0)), Some(Lease::HeldElsewhere));
+        assert_eq!(
+            read_lease(&Value::BulkString(b"1700000000250".to_vec())),
+            Some(Lease::CoolingDown(
+                at(1_700_000_000) + Duration::from_millis(250)
+            ))
+        );
+        for damaged in [
+            Value::BulkString(b"soon".to_vec()),
+            Value::BulkString(b"-5".to_vec()),
+            Value::Int(7),
+            Value::Nil,
+        ] {
+            assert_eq!(read_lease(&damaged), None, "{damaged:?}");
+        }
+    }
+
+    #[test]
+    fn lease_and_cool_down_keys_sit_next_to_the_token() {
+        let storage = RedisStorage::from_url("redis://127.0.0.1")
+            .unwrap()
+            .prefix("svc:");
+        assert_eq!(storage.lease_key("h:1"), "svc:h:1:lease");
+        assert_eq!(storage.cool_down_key("h:1"), "svc:h:1:cooldown");
     }
 
     #[test]

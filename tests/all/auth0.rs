@@ -100,25 +100,38 @@ async fn the_preset_posts_the_credentials_and_assumes_a_day_without_expires_in()
 }
 
 #[tokio::test]
-async fn a_429_waits_until_x_ratelimit_reset() {
+async fn a_429_cools_down_until_x_ratelimit_reset() {
     let mock = MockServer::start_async().await;
     let (_front, builder) = auth0(&mock).await;
     let reset = unix_now() + 2;
     let arrivals = rate_limited(&mock, 1, reset).await;
-
     let auth = builder
-        .token_retry(retries(1, Duration::from_secs(5)))
+        .token_retry(retries(3, Duration::from_secs(5)))
         .build()
         .unwrap();
-    auth.token().await.unwrap();
 
+    let first = auth.token().await.unwrap_err();
+    let second = auth.token().await.unwrap_err();
+
+    let reset_at = UNIX_EPOCH + Duration::from_secs(reset);
+    for error in [&first, &second] {
+        assert!(
+            matches!(error, Error::RateLimited { retry_at, .. } if *retry_at == reset_at),
+            "{error:?}"
+        );
+    }
+    assert_eq!(
+        arrivals.lock().unwrap().len(),
+        1,
+        "no retry before the reset"
+    );
+    assert_eq!(auth.stats().rate_limited, 2);
+
+    support::sleep_until(reset_at).await;
+    auth.token().await.unwrap();
     let arrivals = arrivals.lock().unwrap().clone();
     assert_eq!(arrivals.len(), 2);
-    let retried_at = arrivals[1].duration_since(UNIX_EPOCH).unwrap();
-    assert!(
-        retried_at >= Duration::from_secs(reset),
-        "retried at {retried_at:?}, before the reset at {reset}"
-    );
+    assert!(arrivals[1] >= reset_at, "asked again before the reset");
 }
 
 #[tokio::test]
@@ -126,16 +139,22 @@ async fn a_far_reset_is_capped_by_the_retry_policy() {
     let mock = MockServer::start_async().await;
     let (_front, builder) = auth0(&mock).await;
     let arrivals = rate_limited(&mock, 1, unix_now() + 86_400).await;
-
     let auth = builder
         .token_retry(retries(1, Duration::from_millis(50)))
         .build()
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), auth.token())
-        .await
-        .expect("the wait is capped at 50 ms")
-        .unwrap();
 
+    let asked_at = SystemTime::now();
+    let error = auth.token().await.unwrap_err();
+    let retry_at = error.retry_at().unwrap();
+    assert!(
+        retry_at <= SystemTime::now() + Duration::from_millis(50),
+        "capped at 50 ms: {:?}",
+        retry_at.duration_since(asked_at)
+    );
+
+    support::sleep_until(retry_at).await;
+    auth.token().await.unwrap();
     assert_eq!(arrivals.lock().unwrap().len(), 2);
 }
 
@@ -147,7 +166,7 @@ async fn the_error_says_when_the_rate_limit_resets() {
     rate_limited(&mock, usize::MAX, reset).await;
 
     let error = builder
-        .token_retry(retries(0, Duration::from_secs(1)))
+        .token_retry(retries(3, Duration::from_secs(7200)))
         .build()
         .unwrap()
         .token()
@@ -155,16 +174,18 @@ async fn the_error_says_when_the_rate_limit_resets() {
         .unwrap_err();
 
     match &error {
-        Error::TokenEndpoint {
-            status, retry_at, ..
-        } => {
-            assert_eq!(status.as_u16(), 429);
-            assert_eq!(*retry_at, Some(UNIX_EPOCH + Duration::from_secs(reset)));
+        Error::RateLimited { retry_at, .. } => {
+            assert_eq!(*retry_at, UNIX_EPOCH + Duration::from_secs(reset));
         }
-        other => panic!("expected a token endpoint error, got {other:?}"),
+        other => panic!("expected a rate limit, got {other:?}"),
     }
     assert!(error.is_retryable());
-    assert_eq!(error.oauth_error().unwrap().error(), "too_many_requests");
+    assert!(
+        error
+            .to_string()
+            .contains("is rate limiting this client until"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Retrying the token call: only where a retry can help, honouring Retry-After.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use httpmock::{HttpMockRequest, MockServer};
 use reqwest_alf::retry_policies::Jitter;
@@ -227,14 +227,13 @@ async fn zero_retries_means_one_attempt() {
 }
 
 #[tokio::test]
-async fn retry_after_is_honoured() {
+async fn retry_after_on_another_server_error_is_waited_for() {
     let auth = MockServer::start_async().await;
     let token_calls = failing_then_ok(
         &auth,
         vec![Failure {
             retry_after: Some("1"),
-            body: r#"{"error":"too_many_requests"}"#,
-            ..status(429)
+            ..status(502)
         }],
     )
     .await;
@@ -261,6 +260,43 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
+async fn a_rate_limit_with_retry_after_cools_down_every_request_until_then() {
+    for limited in [429, 503] {
+        let auth = MockServer::start_async().await;
+        let token_calls = failing_then_ok(
+            &auth,
+            vec![Failure {
+                retry_after: Some("1"),
+                body: r#"{"error":"too_many_requests"}"#,
+                ..status(limited)
+            }],
+        )
+        .await;
+        let mut policy = support::fast_retry(3);
+        policy.max_retry_interval = Duration::from_secs(5);
+        let credentials = support::builder(&auth).token_retry(policy).build().unwrap();
+
+        let first = credentials.token().await.unwrap_err();
+        let second = credentials.token().await.unwrap_err();
+
+        assert!(
+            matches!(first, Error::RateLimited { .. }),
+            "{limited}: {first:?}"
+        );
+        assert_eq!(first.retry_at(), second.retry_at());
+        assert_eq!(
+            token_calls.get(),
+            1,
+            "{limited}: asked again while cooling down"
+        );
+
+        support::sleep_until(first.retry_at().unwrap()).await;
+        credentials.token().await.unwrap();
+        assert_eq!(token_calls.get(), 2, "{limited}");
+    }
+}
+
+#[tokio::test]
 async fn retry_after_is_capped_by_the_policy() {
     let auth = MockServer::start_async().await;
     let token_calls = failing_then_ok(
@@ -276,13 +312,17 @@ async fn retry_after_is_capped_by_the_policy() {
         .build()
         .unwrap();
 
-    // The policy's max_retry_interval is 20 ms: a day-long Retry-After must not stall us. The
-    // bound here only guards against hanging; it is not a speed check.
-    let token = tokio::time::timeout(Duration::from_secs(30), credentials.token())
-        .await
-        .expect("Retry-After was not capped");
+    // The policy's max_retry_interval is 20 ms: a day-long Retry-After must not stop us for
+    // longer.
+    let error = credentials.token().await.unwrap_err();
+    let retry_at = error.retry_at().unwrap();
+    assert!(
+        retry_at <= SystemTime::now() + Duration::from_millis(20),
+        "{error:?}"
+    );
 
-    assert!(token.is_ok());
+    support::sleep_until(retry_at).await;
+    assert!(credentials.token().await.is_ok());
     assert_eq!(token_calls.get(), 2);
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
 use reqwest_alf::retry_policies::Jitter;
@@ -32,6 +32,14 @@ pub fn fast_retry(max_retries: u32) -> ExponentialBackoff {
 }
 
 /// A builder aimed at `auth`'s token endpoint, with fast retries.
+/// Waits until `at`: a time that has to pass (a cool-down, an expiry), not an event to wait
+/// for.
+pub async fn sleep_until(at: SystemTime) {
+    if let Ok(left) = at.duration_since(SystemTime::now()) {
+        tokio::time::sleep(left + Duration::from_millis(5)).await;
+    }
+}
+
 pub fn builder(auth: &MockServer) -> ClientCredentialsBuilder {
     ClientCredentials::builder(auth.url(TOKEN_PATH), CLIENT_ID, CLIENT_SECRET)
         .token_retry(fast_retry(3))

@@ -1,0 +1,180 @@
+//! A token as the cache holds it: its header built once, and the moments at which it is due
+//! for a refresh and at which it counts as expired, worked out once.
+
+use std::time::{Duration, SystemTime};
+
+use http::HeaderValue;
+
+use crate::error::TokenResponseError;
+use crate::token::Token;
+
+/// The share of a token's lifetime at its end in which it is refreshed ahead, unless
+/// [`refresh_window`](crate::ClientCredentialsBuilder::refresh_window) says otherwise.
+pub const DEFAULT_REFRESH_WINDOW: f64 = 0.25;
+
+/// When a token is refreshed: the expiry margin, and the refresh-ahead window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// How long before its expiry a token counts as expired (never more than half its life).
+    pub(crate) margin: Duration,
+    /// The share of a token's lifetime, at its end, in which it is refreshed in the
+    /// background; `None` when refreshing ahead is off.
+    pub(crate) window: Option<f64>,
+    /// Where in the first half of the window this middleware starts its refresh, from 0 (the
+    /// window's start) to 1 (its middle). Random per middleware, so that a fleet whose members
+    /// all hold the same token do not all reach for a new one at the same instant: the first to
+    /// refresh stores the new token, and most of the others find it there.
+    pub(crate) spread: f64,
+}
+
+impl Timing {
+    /// A spread drawn at random, for a new middleware.
+    pub(crate) fn random_spread() -> f64 {
+        // The top 53 bits of a random UUID, as a fraction in [0, 1).
+        (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1_u64 << 53) as f64
+    }
+
+    /// When the first request to see `token` starts refreshing it in the background: inside
+    /// the refresh window, which ends where the token counts as expired.
+    fn refresh_from(&self, token: &Token, stale_at: SystemTime) -> SystemTime {
+        let Some(window) = self.window else {
+            return stale_at;
+        };
+        let window_start = token
+            .expires_at()
+            .checked_sub(token.lifetime().mul_f64(window))
+            .unwrap_or(stale_at)
+            .min(stale_at);
+        let window = stale_at.duration_since(window_start).unwrap_or_default();
+        window_start + window.mul_f64(self.spread.clamp(0.0, 1.0) / 2.0)
+    }
+}
+
+/// A token ready for use: the header is built once, and each check is one comparison.
+pub(crate) struct CachedToken {
+    pub(crate) token: Token,
+    pub(crate) header: HeaderValue,
+    /// From here on, the first request to see the token starts a background refresh.
+    refresh_from: SystemTime,
+    /// From here on, the token counts as expired.
+    stale_at: SystemTime,
+}
+
+impl CachedToken {
+    pub(crate) fn new(token: Token, timing: &Timing) -> Result<Self, TokenResponseError> {
+        let stale_at = token.refresh_at(timing.margin);
+        Ok(Self {
+            header: token.access_token().bearer_header()?,
+            refresh_from: timing.refresh_from(&token, stale_at),
+            stale_at,
+            token,
+        })
+    }
+
+    /// Whether the token may be used at `now`.
+    pub(crate) fn is_fresh_at(&self, now: SystemTime) -> bool {
+        now < self.stale_at
+    }
+
+    /// Whether the token is in its refresh window at `now` (and should be replaced soon).
+    pub(crate) fn is_due_at(&self, now: SystemTime) -> bool {
+        now >= self.refresh_from
+    }
+
+    /// Whether the server still takes the token at `now`: not rejected, not really expired,
+    /// though perhaps within the expiry margin.
+    pub(crate) fn is_valid_at(&self, now: SystemTime) -> bool {
+        !self.is_rejected() && !self.token.is_expired_at(now)
+    }
+
+    /// The same token, marked as no longer usable.
+    pub(crate) fn rejected(&self) -> Self {
+        Self {
+            token: self.token.clone(),
+            header: self.header.clone(),
+            refresh_from: SystemTime::UNIX_EPOCH,
+            stale_at: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    pub(crate) fn is_rejected(&self) -> bool {
+        self.stale_at == SystemTime::UNIX_EPOCH
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::AccessToken;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn cached(issued: u64, expires: u64, timing: Timing) -> CachedToken {
+        let token = Token::new(AccessToken::new("t"), at(issued), at(expires));
+        CachedToken::new(token, &timing).unwrap()
+    }
+
+    fn timing(margin: u64, window: Option<f64>, spread: f64) -> Timing {
+        Timing {
+            margin: Duration::from_secs(margin),
+            window,
+            spread,
+        }
+    }
+
+    #[test]
+    fn the_window_is_the_last_quarter_up_to_the_margin() {
+        // One hour, 30 s margin: stale at 3570 s, window from 2700 s.
+        let token = cached(0, 3_600, timing(30, Some(0.25), 0.0));
+        assert!(!token.is_due_at(at(2_699)));
+        assert!(token.is_due_at(at(2_700)));
+        assert!(token.is_fresh_at(at(3_569)));
+        assert!(!token.is_fresh_at(at(3_570)));
+    }
+
+    #[test]
+    fn the_spread_moves_the_start_within_the_first_half_of_the_window() {
+        // Window 2700..3570 s: 870 s, half of it 435 s.
+        let late = cached(0, 3_600, timing(30, Some(0.25), 1.0));
+        assert!(!late.is_due_at(at(3_134)));
+        assert!(late.is_due_at(at(3_135)));
+        let middle = cached(0, 3_600, timing(30, Some(0.25), 0.5));
+        assert!(!middle.is_due_at(at(2_917)));
+        assert!(middle.is_due_at(at(2_918)));
+    }
+
+    #[test]
+    fn a_margin_larger_than_the_window_leaves_no_window() {
+        // Two seconds, 30 s margin: the margin takes half the life (stale at 1 s), which is
+        // before the last quarter starts.
+        let token = cached(0, 2, timing(30, Some(0.25), 0.7));
+        assert!(token.is_due_at(at(1)));
+        assert!(!token.is_fresh_at(at(1)));
+        assert!(token.is_fresh_at(at(0)) && !token.is_due_at(at(0)));
+    }
+
+    #[test]
+    fn without_a_window_a_token_is_due_when_it_counts_as_expired() {
+        let token = cached(0, 3_600, timing(30, None, 0.3));
+        assert!(!token.is_due_at(at(3_569)));
+        assert!(token.is_due_at(at(3_570)));
+    }
+
+    #[test]
+    fn random_spreads_are_fractions() {
+        for _ in 0..1_000 {
+            let spread = Timing::random_spread();
+            assert!((0.0..1.0).contains(&spread), "{spread}");
+        }
+    }
+
+    #[test]
+    fn a_rejected_token_is_neither_fresh_nor_valid() {
+        let token = cached(0, u64::from(u32::MAX), timing(30, Some(0.25), 0.0)).rejected();
+        assert!(!token.is_fresh_at(at(1)));
+        assert!(!token.is_valid_at(at(1)));
+        assert!(token.is_rejected());
+    }
+}

@@ -1,0 +1,86 @@
+//! What a middleware has done, counted: [`Stats`], read with
+//! [`ClientCredentials::stats`](crate::ClientCredentials::stats).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts of what a middleware (and its clones) has done since it was built.
+///
+/// Each count is read on its own, without stopping the others: a snapshot taken while requests
+/// run may be a moment older in one field than in another.
+///
+/// # Example
+/// ```
+/// # async fn run(auth: reqwest_alf::ClientCredentials) {
+/// let stats = auth.stats();
+/// println!(
+///     "{} token requests, {} requests served from memory, {} from the shared storage",
+///     stats.token_requests, stats.memory_hits, stats.shared_hits
+/// );
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Requests sent to the token endpoint, retries included: what counts against a rate limit
+    /// or an Auth0 machine-to-machine quota.
+    pub token_requests: u64,
+    /// Tokens got from the token endpoint.
+    pub tokens_fetched: u64,
+    /// Fetches that ended without a token (after their retries).
+    pub failed_fetches: u64,
+    /// Tokens handed out from the in-process copy, with no storage call and no wait: nearly
+    /// every request.
+    pub memory_hits: u64,
+    /// Tokens found in the storage (put there by another middleware or process, or earlier by
+    /// this one) instead of fetched.
+    pub shared_hits: u64,
+    /// Times this middleware found another holding the refresh lease and waited for its token.
+    pub lease_waits: u64,
+    /// Background refreshes started because the token entered its refresh window.
+    pub refreshes_ahead: u64,
+    /// Requests sent again with a new token after the API answered 401.
+    pub replays: u64,
+    /// Requests refused with [`Error::RateLimited`](crate::Error::RateLimited) while the token
+    /// endpoint was cooling down.
+    pub rate_limited: u64,
+    /// Storage calls that failed (each was treated as a miss or logged, never passed on).
+    pub storage_errors: u64,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) token_requests: AtomicU64,
+    pub(crate) tokens_fetched: AtomicU64,
+    pub(crate) failed_fetches: AtomicU64,
+    pub(crate) memory_hits: AtomicU64,
+    pub(crate) shared_hits: AtomicU64,
+    pub(crate) lease_waits: AtomicU64,
+    pub(crate) refreshes_ahead: AtomicU64,
+    pub(crate) replays: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) storage_errors: AtomicU64,
+}
+
+/// Adds one to a counter. Relaxed: counts need no ordering with anything else.
+pub(crate) fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> Stats {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            token_requests: read(&self.token_requests),
+            tokens_fetched: read(&self.tokens_fetched),
+            failed_fetches: read(&self.failed_fetches),
+            memory_hits: read(&self.memory_hits),
+            shared_hits: read(&self.shared_hits),
+            lease_waits: read(&self.lease_waits),
+            refreshes_ahead: read(&self.refreshes_ahead),
+            replays: read(&self.replays),
+            rate_limited: read(&self.rate_limited),
+            storage_errors: read(&self.storage_errors),
+        }
+    }
+}
