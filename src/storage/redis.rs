@@ -35,8 +35,8 @@ static REMOVE_IF_SAME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RE
 /// lease was taken and 0 when another holder has it. One step, so no caller slips between the
 /// cool-down check and the lease.
 const TRY_LEASE: &str = r#"
-local until = redis.call('GET', KEYS[2])
-if until then return until end
+local cooling_until = redis.call('GET', KEYS[2])
+if cooling_until then return cooling_until end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 "#;

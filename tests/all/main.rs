@@ -8,13 +8,17 @@ mod attach;
 mod auth0;
 mod caching;
 mod concurrency;
+#[cfg(feature = "redis")]
+mod fleet;
 mod hostile_endpoint;
 mod readme;
 #[cfg(feature = "redis")]
 mod redis;
+mod refresh_ahead;
 mod replay;
 mod retry;
 mod secrets;
+mod stats;
 mod storage;
 mod token_request;
 mod token_response;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
 use redis::AsyncCommands;
-use reqwest_alf::{ClientCredentials, RedisStorage};
+use reqwest_alf::{ClientCredentials, Lease, RedisStorage, TokenStorage};
 
 use crate::support::redis_server::RedisServer;
 use crate::support::{self, Counter, logs};
@@ -450,4 +450,67 @@ fn unix_now_ms() -> u128 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis()
+}
+
+#[tokio::test]
+async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stops_it() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (storage(&redis), storage(&redis));
+    let ttl = Duration::from_secs(60);
+
+    assert_eq!(a.try_lease("k", "a", ttl).await.unwrap(), Lease::Acquired);
+    assert_eq!(
+        b.try_lease("k", "b", ttl).await.unwrap(),
+        Lease::HeldElsewhere
+    );
+    let lease_ttl: i64 = redis::cmd("PTTL")
+        .arg("alf:k:lease")
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    assert!((59_000..=60_000).contains(&lease_ttl), "{lease_ttl}");
+    b.release_lease("k", "b").await.unwrap();
+    assert_eq!(
+        b.try_lease("k", "b", ttl).await.unwrap(),
+        Lease::HeldElsewhere,
+        "only the holder releases"
+    );
+    a.release_lease("k", "a").await.unwrap();
+    assert_eq!(
+        b.try_lease("k", "b", Duration::from_millis(50))
+            .await
+            .unwrap(),
+        Lease::Acquired
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        a.try_lease("k", "a", ttl).await.unwrap(),
+        Lease::Acquired,
+        "a lease runs out by itself"
+    );
+
+    let until = SystemTime::now() + Duration::from_secs(30);
+    b.cool_down("k", until).await.unwrap();
+    let cooling = a.try_lease("k", "c", ttl).await.unwrap();
+    let until_ms = UNIX_EPOCH
+        + Duration::from_millis(until.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64);
+    assert_eq!(cooling, Lease::CoolingDown(until_ms));
+    let cool_down_ttl: i64 = redis::cmd("PTTL")
+        .arg("alf:k:cooldown")
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    assert!(
+        (29_000..=30_000).contains(&cool_down_ttl),
+        "{cool_down_ttl}"
+    );
+
+    redis::cmd("SET")
+        .arg("alf:k:cooldown")
+        .arg("soon")
+        .query_async::<()>(&mut redis.connection().await)
+        .await
+        .unwrap();
+    let damaged = a.try_lease("k", "c", ttl).await.unwrap_err().to_string();
+    assert!(damaged.contains("alf:k:cooldown"), "{damaged}");
 }

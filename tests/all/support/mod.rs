@@ -1,6 +1,7 @@
 //! Shared test helpers: a mock authorization server that hands out numbered tokens, a mock API
 //! that accepts a given token, and middleware builders with millisecond backoff.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
@@ -8,7 +9,10 @@ use std::time::{Duration, SystemTime};
 use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
 use reqwest_alf::retry_policies::Jitter;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{ClientCredentials, ClientCredentialsBuilder};
+use reqwest_alf::{
+    AccessToken, ClientCredentials, ClientCredentialsBuilder, Lease, StorageError, Token,
+    TokenStorage,
+};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 pub mod assertion;
@@ -178,5 +182,100 @@ impl Gate {
         let (open, opened) = &*self.0;
         *open.lock().unwrap() = true;
         opened.notify_all();
+    }
+}
+
+/// An API endpoint `GET /fruits` that answers 200 to any bearer token and counts the requests
+/// each token got.
+pub async fn api_counting_by_token(api: &MockServer) -> TokenUses {
+    let uses = TokenUses::default();
+    let seen = uses.clone();
+    api.mock_async(move |when, then| {
+        when.method("GET").path("/fruits");
+        then.respond_with(move |request: &HttpMockRequest| {
+            let token = request
+                .headers()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .unwrap_or_default()
+                .to_owned();
+            *seen.0.lock().unwrap().entry(token).or_default() += 1;
+            HttpMockResponse::builder().status(200).build()
+        });
+    })
+    .await;
+    uses
+}
+
+/// Requests per bearer token, as an API saw them.
+#[derive(Clone, Default)]
+pub struct TokenUses(Arc<Mutex<HashMap<String, usize>>>);
+
+impl TokenUses {
+    pub fn of(&self, token: &str) -> usize {
+        self.0.lock().unwrap().get(token).copied().unwrap_or(0)
+    }
+}
+
+/// A token issued 900 s ago that expires in 100 s: fresh, and in its refresh window.
+pub fn token_in_its_refresh_window(value: &str) -> Token {
+    let now = SystemTime::now();
+    Token::new(
+        AccessToken::new(value),
+        now - Duration::from_secs(900),
+        now + Duration::from_secs(100),
+    )
+}
+
+/// A storage that answers a miss on any key with `seed`, as if another process had stored it
+/// there, until a token is stored in its place. Everything else goes to `inner`.
+pub struct Seeded<S> {
+    pub inner: S,
+    pub seed: Token,
+}
+
+#[async_trait::async_trait]
+impl<S: TokenStorage> TokenStorage for Seeded<S> {
+    async fn get(&self, key: &str) -> Result<Option<Token>, StorageError> {
+        Ok(Some(
+            self.inner
+                .get(key)
+                .await?
+                .unwrap_or_else(|| self.seed.clone()),
+        ))
+    }
+    async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError> {
+        self.inner.set(key, token).await
+    }
+    async fn remove(&self, key: &str) -> Result<(), StorageError> {
+        self.inner.remove(key).await
+    }
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StorageError> {
+        self.inner.try_lease(key, holder, ttl).await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StorageError> {
+        self.inner.release_lease(key, holder).await
+    }
+    async fn cool_down(&self, key: &str, until: SystemTime) -> Result<(), StorageError> {
+        self.inner.cool_down(key, until).await
+    }
+}
+
+/// Waits, up to 10 s, for `condition` to hold: for something a background task does, which
+/// the test cannot await directly.
+pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
