@@ -270,11 +270,6 @@ pub(crate) fn unix_millis(time: SystemTime) -> u64 {
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
-/// `time` as it is after a trip through storage: to the millisecond, rounded down.
-pub(crate) fn as_stored(time: SystemTime) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(unix_millis(time))
-}
-
 /// The last second of the year 9999: later stored times are damage, not tokens.
 const LATEST_STORED_SECONDS: f64 = 253_402_300_799.0;
 

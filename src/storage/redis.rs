@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::{Lease, StorageError, TokenStorage};
 use crate::error::{ConfigError, Error};
-use crate::token::{Token, as_stored, unix_millis};
+use crate::token::{Token, unix_millis};
 
 /// Deletes `KEYS[1]` only if it holds a token whose `access_token` is `ARGV[1]`, in one step on
 /// the server. A value that is not JSON is left alone: it is a miss, and the next write replaces
@@ -401,7 +401,8 @@ enum RedisStorageError {
 /// rounded down), so Redis never keeps a token longer than the value says it is good for.
 fn encode(token: &Token, now: SystemTime) -> Option<(String, Duration)> {
     let value = serde_json::to_string(token).ok()?;
-    let ttl = as_stored(token.expires_at()).duration_since(now).ok()?;
+    let stored_expiry = UNIX_EPOCH + Duration::from_millis(unix_millis(token.expires_at()));
+    let ttl = stored_expiry.duration_since(now).ok()?;
     (ttl >= Duration::from_millis(1)).then_some((value, ttl))
 }
 
