@@ -8,6 +8,8 @@
 //! refused client, printing what the servers saw after each step. Exits with status 1 if any
 //! step does not behave as expected.
 
+// The demo's servers; their latency and timing controls are for the fleet example.
+#[allow(dead_code)]
 mod demo_server;
 
 use std::process::ExitCode;

@@ -349,8 +349,9 @@ impl TokenCache {
 }
 
 /// The pauses of a middleware waiting for another's token: short at first (a token call takes
-/// tens of milliseconds), growing to a tenth of a second, with jitter so that waiters do not
-/// poll the storage in step; over after twice the lease's time to live.
+/// tens of milliseconds), growing to 25 ms, so that a waiter whose token is about to count as
+/// expired sees the new one soon after it is stored; with jitter, so that waiters do not poll
+/// the storage in step; over after twice the lease's time to live.
 struct LeaseWait {
     started_at: SystemTime,
     pauses: ExponentialBackoffTimed,
@@ -358,8 +359,8 @@ struct LeaseWait {
 }
 
 impl LeaseWait {
-    const FIRST_PAUSE: Duration = Duration::from_millis(5);
-    const LONGEST_PAUSE: Duration = Duration::from_millis(100);
+    const FIRST_PAUSE: Duration = Duration::from_millis(2);
+    const LONGEST_PAUSE: Duration = Duration::from_millis(25);
 
     fn new(lease_ttl: Duration) -> Self {
         Self {

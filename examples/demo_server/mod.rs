@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::State;
@@ -43,6 +43,10 @@ struct Shared {
     token_calls: AtomicUsize,
     api_calls: AtomicUsize,
     fail_next: AtomicUsize,
+    /// How long each token request takes to answer, as a real server's would.
+    token_latency: Mutex<Duration>,
+    /// When each token request arrived and when it was answered.
+    token_call_times: Mutex<Vec<(Instant, Instant)>>,
 }
 
 /// The two servers, running until the process ends.
@@ -92,6 +96,16 @@ impl DemoServers {
     /// The next `n` token requests get `503 Service Unavailable`.
     pub fn fail_next_token_calls(&self, n: usize) {
         self.shared.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes every token request take `latency` before it is answered.
+    pub fn set_token_latency(&self, latency: Duration) {
+        *lock(&self.shared.token_latency) = latency;
+    }
+
+    /// When each token request arrived and when it was answered, in order of answer.
+    pub fn token_call_times(&self) -> Vec<(Instant, Instant)> {
+        lock(&self.shared.token_call_times).clone()
     }
 
     /// Revokes every token issued so far: the API answers 401 to them from now on.
@@ -152,7 +166,22 @@ fn client_credentials(
     ))
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: String) -> Response {
+    let arrived = Instant::now();
+    let latency = *lock(&shared.token_latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = issue_token(&shared, &headers, &body);
+    lock(&shared.token_call_times).push((arrived, Instant::now()));
+    response
+}
+
+fn issue_token(shared: &Shared, headers: &HeaderMap, body: &str) -> Response {
     shared.token_calls.fetch_add(1, Ordering::SeqCst);
     let failing = shared
         .fail_next
@@ -176,7 +205,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Stri
             "use client_credentials",
         );
     }
-    let Some((id, secret)) = client_credentials(&headers, &form) else {
+    let Some((id, secret)) = client_credentials(headers, &form) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
