@@ -191,6 +191,11 @@ impl ClientCredentialsBuilder {
     /// only, honouring `Retry-After` up to the policy's `max_retry_interval`. The same policy
     /// type as `reqwest-retry`'s. Default: 3 retries, 100 ms doubling up to 10 s, with jitter.
     ///
+    /// A 429, or a 503 with `Retry-After` (or Auth0's `x-ratelimit-reset`), is not retried:
+    /// token requests stop until the time the server gave, capped by `max_retry_interval`, and
+    /// requests without a valid token fail with [`Error::RateLimited`] meanwhile. The same
+    /// policy paces background refreshes after a failure.
+    ///
     /// # Example
     /// ```
     /// use std::time::Duration;

@@ -47,21 +47,32 @@
 //! For each request:
 //! 1. If the request already has an `Authorization` header, it is sent as it is.
 //! 2. The current token is taken from an in-process copy when it is not within the expiry
-//!    margin: no lock, no await, no I/O.
+//!    margin: no lock, no await, no I/O. In its refresh window, the first request to notice
+//!    also starts one background refresh, and goes out at once with the current token.
 //! 3. Otherwise one task fetches: it reads the [`TokenStorage`] (a token another middleware
-//!    or process stored), and only if that holds no fresh token, asks the token endpoint
-//!    (`POST`, `grant_type=client_credentials`), retrying transient failures with backoff.
-//!    The new token goes to the storage and the in-process copy.
+//!    or process stored), and only if that holds no fresh token, takes the storage's refresh
+//!    lease and asks the token endpoint (`POST`, `grant_type=client_credentials`), retrying
+//!    transient failures with backoff. Instances that find the lease taken wait for the
+//!    holder's token instead. The new token goes to the storage and the in-process copy.
 //! 4. The token is sent as `Authorization: Bearer …`, a header value marked sensitive.
 //! 5. If the API answers 401, that token is forgotten (unless already replaced), a new one is
 //!    got the same way, and the request is sent once more. A second 401 goes to the caller.
 //!
 //! # Behavior
 //! - **Concurrency.** N concurrent requests on a cold cache make one token call, and wait for
-//!   its result; so do requests through different [`ClientCredentials`] with the same settings
-//!   in one process. A failed fetch is reported to every request that waited for it; the next
-//!   request tries again. A request dropped while it waits does not stop the fetch for the
-//!   others; when every waiting request is dropped, the fetch is dropped with them.
+//!   its result. So do requests through different [`ClientCredentials`] with the same settings
+//!   given the same storage (clones of one [`MemoryStorage`], or a `RedisStorage` on one Redis
+//!   from any number of processes), through the storage's refresh lease. A failed fetch is
+//!   reported to every request that waited for it; the next request tries again. A request
+//!   dropped while it waits does not stop the fetch for the others; when every waiting request
+//!   is dropped, the fetch is dropped with them (its lease, if it held one, runs out after
+//!   [`refresh_lease_ttl`](ClientCredentialsBuilder::refresh_lease_ttl)).
+//! - **Refresh ahead.** In the last quarter of a token's life
+//!   ([`refresh_window`](ClientCredentialsBuilder::refresh_window)) it is replaced in the
+//!   background; no request waits for the token endpoint while a valid token exists. A failed
+//!   background refresh is tried again after a backoff, and the current token serves until it
+//!   counts as expired. Each middleware starts its refresh at a random point in the first half
+//!   of the window, so that a fleet sharing one token does not reach for a new one at once.
 //! - **Expiry.** A token expires `expires_in` seconds after its request was sent, or after
 //!   [`default_expires_in`](ClientCredentialsBuilder::default_expires_in) (one hour by default)
 //!   when the server does not say. It is replaced
@@ -69,7 +80,12 @@
 //!   than half-way through its lifetime.
 //! - **Retries of the token call** happen only on connection failures, timeouts, 5xx, 408 and
 //!   429, honouring `Retry-After`; see
-//!   [`token_retry`](ClientCredentialsBuilder::token_retry). A 400 or 401 from the token
+//!   [`token_retry`](ClientCredentialsBuilder::token_retry).
+//! - **Rate limits.** A 429, or a 503 with `Retry-After` (Auth0's `x-ratelimit-reset` counts),
+//!   stops token requests until the time the server gave (capped by the retry policy's
+//!   `max_retry_interval`), for every task and, through the storage, every instance. A token
+//!   that has not expired keeps serving; without one, requests fail with
+//!   [`Error::RateLimited`] and are not sent. A 400 or 401 from the token
 //!   endpoint (`invalid_client`, `invalid_grant`, …) is final, and the error carries the
 //!   server's `error` and `error_description`.
 //! - **Replay after 401.** Only requests whose body can be cloned are replayed, and only once.
@@ -84,9 +100,9 @@
 //!   Storage failures never fail a request: a failed read is a miss, a failed write is logged,
 //!   and a storage that keeps failing is reported once a minute, not once per request.
 //! - **Sharing across processes.** Give every process a [`RedisStorage`] (feature `redis`) on
-//!   the same Redis and they use one token: the first to need one fetches and stores it, the
-//!   others read it when their in-process copy is empty or stale. A warm request never touches
-//!   the storage. After a 401 the stored token is deleted only if it is still the rejected
+//!   the same Redis and they use one token: the first to need one takes the refresh lease,
+//!   fetches and stores it, the others wait for it and read it. One token call per refresh for
+//!   the whole fleet; a warm request never touches the storage. After a 401 the stored token is deleted only if it is still the rejected
 //!   one, so a token another process has just stored survives.
 //! - **Where tokens go.** Only to `https` requests, and plain `http` to loopback hosts, unless
 //!   [`allow_insecure_http`](ClientCredentialsBuilder::allow_insecure_http);
@@ -106,9 +122,13 @@
 //! - `redis`: [`RedisStorage`], tokens shared through Redis (`redis://`, or `rediss://` with
 //!   TLS by rustls).
 //!
-//! # Logging
-//! Events go to [`tracing`]: `debug` for each token request and replay, `warn` for retries,
-//! failed fetches, storage failures and requests that could not be replayed. A storage that
+//! # Logging and stats
+//! [`ClientCredentials::stats`] counts token requests, tokens served from memory and from the
+//! storage, lease waits, refreshes ahead, replays, rate-limited requests and storage errors.
+//! Events go to [`tracing`], with the storage key's readable part (the token endpoint's host):
+//! `debug` for each token request, storage hit, lease wait, refresh ahead and replay, `warn`
+//! for retries, failed fetches, rate limits, storage failures and requests that could not be
+//! replayed. A storage that
 //! keeps failing gets one `warn` a minute; the failures in between are `debug` events.
 //!
 #![cfg_attr(feature = "redis", doc = "[`RedisStorage`]: crate::RedisStorage")]
