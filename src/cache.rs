@@ -435,6 +435,17 @@ mod tests {
         cached.token.access_token().secret()
     }
 
+    #[test]
+    fn lease_waits_poll_often_and_end_after_twice_the_ttl() {
+        let mut wait = LeaseWait::new(Duration::from_secs(60));
+        for _ in 0..50 {
+            let pause = wait.next_pause().expect("still waiting");
+            assert!(pause <= LeaseWait::LONGEST_PAUSE, "{pause:?}");
+        }
+        let mut over = LeaseWait::new(Duration::ZERO);
+        assert_eq!(over.next_pause(), None);
+    }
+
     #[tokio::test]
     async fn a_late_invalidation_of_an_old_token_keeps_the_new_one() {
         let server = MockServer::start_async().await;

@@ -1,6 +1,9 @@
 //! Secrets never show: not in `Debug`, not in error messages, not in logs.
 
+use std::time::Duration;
+
 use httpmock::MockServer;
+use reqwest_alf::retry_policies::policies::ExponentialBackoff;
 use reqwest_alf::{
     AuthMethod, ClientCredentials, ConfigError, Error, MemoryStorage, PrivateKey,
     TokenResponseError,
@@ -163,6 +166,24 @@ async fn errors_from_the_token_endpoint_hold_no_secret() {
             assert_hidden(&format!("{error} {error:?}"));
         }
     }
+
+    // A rate limit: the error every task then gets until it ends.
+    let auth = MockServer::start_async().await;
+    auth.mock_async(|when, then| {
+        when.method("POST").path(support::TOKEN_PATH);
+        then.status(429).header("retry-after", "60").body(format!(
+            r#"{{"error":"too_many_requests","echo":"{TOKEN} {CLIENT_SECRET}"}}"#
+        ));
+    })
+    .await;
+    let limited = support::builder(&auth).token_retry(
+        ExponentialBackoff::builder()
+            .retry_bounds(Duration::from_millis(1), Duration::from_secs(60))
+            .build_with_max_retries(0),
+    );
+    let error = limited.build().unwrap().token().await.unwrap_err();
+    assert!(matches!(error, Error::RateLimited { .. }), "{error:?}");
+    assert_hidden(&format!("{error} {error:?}"));
 
     // Nobody listening: the transport error.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
