@@ -83,16 +83,25 @@ impl TokenCache {
     /// While the token endpoint cools down, a token that has not yet expired is used instead.
     pub(crate) async fn fresh_token(self: &Arc<Self>) -> FlightResult {
         let now = SystemTime::now();
-        let seen = self.current.load_full();
-        if let Some(cached) = &seen
-            && cached.is_fresh_at(now)
-        {
-            if cached.is_due_at(now) {
-                self.refresh_ahead(cached, now);
+        match self.current.load_full() {
+            Some(cached) if cached.is_fresh_at(now) => {
+                if cached.is_due_at(now) {
+                    self.refresh_ahead(&cached, now);
+                }
+                count(&self.counters.memory_hits);
+                Ok(cached)
             }
-            count(&self.counters.memory_hits);
-            return Ok(Arc::clone(cached));
+            seen => self.replace(seen, now).await,
         }
+    }
+
+    /// A token in place of `seen` (none, rejected, or counting as expired): from the storage or
+    /// the token endpoint, one fetch at a time.
+    async fn replace(
+        self: &Arc<Self>,
+        seen: Option<Arc<CachedToken>>,
+        now: SystemTime,
+    ) -> FlightResult {
         let outcome = match self.cool_down.until(now) {
             Some(retry_at) => Err(self.rate_limited(retry_at)),
             None => {
