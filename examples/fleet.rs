@@ -16,9 +16,12 @@
 //! Columns: requests sent; token calls the authorization server received, all of them; then,
 //! leaving out the first second (the cold start): token calls per token lifetime (2 s), and
 //! per refresh of a single instance (÷ the 1-instance row: 1.0 when a fleet makes as many
-//! calls as one instance); request latency p50 and p99; p99 of the requests that started
-//! while a token call was in flight (from 20 ms before it reached the server to 20 ms after
-//! its answer), and of the others.
+//! calls as one instance); requests that found no usable token in memory and waited for one;
+//! request latency p50 and p99; p99 of the requests that started while a token call was in
+//! flight (from 20 ms before it reached the server to 20 ms after its answer); p99 in control
+//! windows as long, one second (half a lifetime) later, where no token call was in flight, and
+//! the ratio of the two (the same time span on both sides, so that a hiccup of a shared machine
+//! weighs alike); and p99 of all requests outside the refresh windows.
 //!
 //! Exits with status 1 if a request failed, and 2 if Redis cannot be reached.
 
@@ -84,11 +87,15 @@ struct Row {
     token_calls: usize,
     /// Token calls that arrived after the warm-up.
     steady_token_calls: usize,
+    /// Requests after the warm-up that found no usable token in memory, and waited for one.
+    waited: u64,
     p50: Duration,
     p99: Duration,
     p99_refreshing: Option<Duration>,
     p99_otherwise: Option<Duration>,
+    p99_control: Option<Duration>,
     refreshing_requests: usize,
+    control_requests: usize,
 }
 
 fn instance(
@@ -96,7 +103,7 @@ fn instance(
     settings: &Settings,
     prefix: &str,
     mode: Mode,
-) -> ClientWithMiddleware {
+) -> (ClientCredentials, ClientWithMiddleware) {
     let storage = RedisStorage::from_url(&settings.redis_url)
         .expect("REDIS_URL was checked")
         .prefix(prefix);
@@ -110,9 +117,10 @@ fn instance(
         .shared_refresh_lease(mode == Mode::Fleet)
         .build()
         .expect("the example's settings are valid");
-    ClientBuilder::new(reqwest::Client::new())
-        .with(auth)
-        .build()
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(auth.clone())
+        .build();
+    (auth, client)
 }
 
 /// `instances` instances sending requests for the run time; what they saw.
@@ -128,14 +136,19 @@ async fn run(settings: &Settings, mode: Mode, instances: usize) -> std::io::Resu
 
     let tasks: Vec<_> = (0..instances)
         .map(|_| {
-            let (client, url) = (instance(&servers, settings, &prefix, mode), url.clone());
+            let ((auth, client), url) = (instance(&servers, settings, &prefix, mode), url.clone());
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(pace);
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut samples = Vec::new();
+                // Requests sent and tokens served from memory when the warm-up ended.
+                let mut at_warm_up = None;
                 while Instant::now() < until {
                     ticks.tick().await;
                     let started = Instant::now();
+                    if at_warm_up.is_none() && started >= begun + WARM_UP {
+                        at_warm_up = Some((samples.len() as u64, auth.stats().memory_hits));
+                    }
                     let ok = matches!(client.get(&url).send().await, Ok(r) if r.status() == 200);
                     samples.push(Sample {
                         started: started - begun,
@@ -143,13 +156,18 @@ async fn run(settings: &Settings, mode: Mode, instances: usize) -> std::io::Resu
                         ok,
                     });
                 }
-                samples
+                let (sent_before, hits_before) = at_warm_up.unwrap_or_default();
+                let sent = samples.len() as u64 - sent_before;
+                let waited = sent.saturating_sub(auth.stats().memory_hits - hits_before);
+                (samples, waited)
             })
         })
         .collect();
-    let mut samples = Vec::new();
+    let (mut samples, mut waited) = (Vec::new(), 0);
     for task in tasks {
-        samples.extend(task.await.expect("a load task panicked"));
+        let (sent, waits) = task.await.expect("a load task panicked");
+        samples.extend(sent);
+        waited += waits;
     }
 
     let token_call_times = servers.token_call_times();
@@ -173,10 +191,20 @@ async fn run(settings: &Settings, mode: Mode, instances: usize) -> std::io::Resu
             .iter()
             .any(|(from, to)| (*from..=*to).contains(&sample.started))
     };
+    // Windows as long as the refresh windows, half a token lifetime later: as many requests as
+    // in the refresh windows, over as much time, so that a hiccup of the machine weighs as much
+    // on either side.
+    let control = |sample: &Sample| {
+        refreshes.iter().any(|(from, to)| {
+            let shift = CLIENT.lifetime / 2;
+            (*from + shift..=*to + shift).contains(&sample.started)
+        })
+    };
     let (during, outside): (Vec<&Sample>, Vec<&Sample>) = samples
         .iter()
         .filter(|s| s.started >= WARM_UP)
         .partition(|s| refreshing(s));
+    let controls: Vec<&Sample> = outside.iter().copied().filter(|s| control(s)).collect();
     let latencies = |samples: &[&Sample]| samples.iter().map(|s| s.latency).collect::<Vec<_>>();
     let all: Vec<&Sample> = samples.iter().filter(|s| s.started >= WARM_UP).collect();
     Ok(Row {
@@ -185,11 +213,14 @@ async fn run(settings: &Settings, mode: Mode, instances: usize) -> std::io::Resu
         failed: samples.iter().filter(|s| !s.ok).count(),
         token_calls: servers.token_calls(),
         steady_token_calls,
+        waited,
         p50: percentile(latencies(&all), 50).unwrap_or_default(),
         p99: percentile(latencies(&all), 99).unwrap_or_default(),
         p99_refreshing: percentile(latencies(&during), 99),
         p99_otherwise: percentile(latencies(&outside), 99),
+        p99_control: percentile(latencies(&controls), 99),
         refreshing_requests: during.len(),
+        control_requests: controls.len(),
     })
 }
 
@@ -215,9 +246,9 @@ fn ms(duration: Duration) -> String {
 fn print_table(title: &str, rows: &[Row], run_time: Duration) {
     println!("\n{title}");
     println!(
-        "| instances | requests | failed | token calls | per lifetime | per 1-instance refresh | p50 | p99 | p99 refreshing (n) | p99 otherwise | refreshing / otherwise |"
+        "| instances | requests | failed | token calls | per lifetime | per 1-instance refresh | waited for a token | p50 | p99 | p99 refreshing (n) | p99 control (n) | refreshing / control | p99 otherwise |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let lifetimes = run_time.saturating_sub(WARM_UP).as_secs_f64() / CLIENT.lifetime.as_secs_f64();
     let single = rows
         .iter()
@@ -228,27 +259,30 @@ fn print_table(title: &str, rows: &[Row], run_time: Duration) {
             .filter(|calls| *calls > 0)
             .map(|calls| format!("{:.2}", row.steady_token_calls as f64 / calls as f64))
             .unwrap_or_else(|| "–".to_owned());
-        let (refreshing, otherwise) = (row.p99_refreshing, row.p99_otherwise);
-        let ratio = match (refreshing, otherwise) {
+        let (refreshing, control) = (row.p99_refreshing, row.p99_control);
+        let ratio = match (refreshing, control) {
             (Some(r), Some(o)) if !o.is_zero() => {
                 format!("{:.2}", r.as_secs_f64() / o.as_secs_f64())
             }
             _ => "–".to_owned(),
         };
         println!(
-            "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} ({}) | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |",
             row.instances,
             row.requests,
             row.failed,
             row.token_calls,
             row.steady_token_calls as f64 / lifetimes,
             per_single,
+            row.waited,
             ms(row.p50),
             ms(row.p99),
             refreshing.map_or("–".to_owned(), ms),
             row.refreshing_requests,
-            otherwise.map_or("–".to_owned(), ms),
+            control.map_or("–".to_owned(), ms),
+            row.control_requests,
             ratio,
+            row.p99_otherwise.map_or("–".to_owned(), ms),
         );
     }
 }

@@ -312,7 +312,7 @@ impl ClientCredentialsBuilder {
     /// The share of a token's lifetime, at its end, in which it is refreshed ahead: default
     /// [0.25](DEFAULT_REFRESH_WINDOW), the last quarter; it ends where the token counts as
     /// expired ([`expiry_margin`](Self::expiry_margin)). Each middleware starts its refresh at
-    /// a point of its own in the first half of the window, so that instances sharing a token
+    /// a point of its own in the first three quarters of the window, so that instances sharing a token
     /// through `RedisStorage` do not all reach for a new one at once.
     /// Must be between 0 and 1, both excluded. Turns refreshing ahead on.
     pub fn refresh_window(mut self, share_of_lifetime: f64) -> Self {

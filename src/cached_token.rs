@@ -12,6 +12,9 @@ use crate::token::Token;
 /// [`refresh_window`](crate::ClientCredentialsBuilder::refresh_window) says otherwise.
 pub const DEFAULT_REFRESH_WINDOW: f64 = 0.25;
 
+/// How much of the refresh window the middlewares' starting points spread over.
+const SPREAD_SHARE: f64 = 0.75;
+
 /// When a token is refreshed: the expiry margin, and the refresh-ahead window.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
@@ -20,10 +23,11 @@ pub(crate) struct Timing {
     /// The share of a token's lifetime, at its end, in which it is refreshed in the
     /// background; `None` when refreshing ahead is off.
     pub(crate) window: Option<f64>,
-    /// Where in the first half of the window this middleware starts its refresh, from 0 (the
-    /// window's start) to 1 (its middle). Random per middleware, so that a fleet whose members
-    /// all hold the same token do not all reach for a new one at the same instant: the first to
-    /// refresh stores the new token, and most of the others find it there.
+    /// Where in the first three quarters of the window this middleware starts its refresh, from
+    /// 0 (the window's start) to 1 (three quarters in). Random per middleware, so that a fleet
+    /// whose members all hold the same token do not all reach for a new one at the same
+    /// instant: the first to refresh stores the new token, and most of the others find it
+    /// there. The last quarter is left for a refresh that starts late to finish.
     pub(crate) spread: f64,
 }
 
@@ -46,7 +50,7 @@ impl Timing {
             .unwrap_or(stale_at)
             .min(stale_at);
         let window = stale_at.duration_since(window_start).unwrap_or_default();
-        window_start + window.mul_f64(self.spread.clamp(0.0, 1.0) / 2.0)
+        window_start + window.mul_f64(self.spread.clamp(0.0, 1.0) * SPREAD_SHARE)
     }
 }
 
@@ -135,14 +139,14 @@ mod tests {
     }
 
     #[test]
-    fn the_spread_moves_the_start_within_the_first_half_of_the_window() {
-        // Window 2700..3570 s: 870 s, half of it 435 s.
+    fn the_spread_moves_the_start_within_the_first_three_quarters_of_the_window() {
+        // Window 2700..3570 s: 870 s, three quarters of it 652.5 s.
         let late = cached(0, 3_600, timing(30, Some(0.25), 1.0));
-        assert!(!late.is_due_at(at(3_134)));
-        assert!(late.is_due_at(at(3_135)));
+        assert!(!late.is_due_at(at(3_352)));
+        assert!(late.is_due_at(at(3_353)));
         let middle = cached(0, 3_600, timing(30, Some(0.25), 0.5));
-        assert!(!middle.is_due_at(at(2_917)));
-        assert!(middle.is_due_at(at(2_918)));
+        assert!(!middle.is_due_at(at(3_026)));
+        assert!(middle.is_due_at(at(3_027)));
     }
 
     #[test]

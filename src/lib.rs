@@ -71,7 +71,7 @@
 //!   ([`refresh_window`](ClientCredentialsBuilder::refresh_window)) it is replaced in the
 //!   background; no request waits for the token endpoint while a valid token exists. A failed
 //!   background refresh is tried again after a backoff, and the current token serves until it
-//!   counts as expired. Each middleware starts its refresh at a random point in the first half
+//!   counts as expired. Each middleware starts its refresh at a random point in the first three quarters
 //!   of the window, so that a fleet sharing one token does not reach for a new one at once.
 //! - **Expiry.** A token expires `expires_in` seconds after its request was sent, or after
 //!   [`default_expires_in`](ClientCredentialsBuilder::default_expires_in) (one hour by default)

@@ -218,13 +218,14 @@ impl TokenUses {
     }
 }
 
-/// A token issued 900 s ago that expires in 100 s: fresh, and in its refresh window.
+/// A token issued 950 s ago that expires in 50 s: fresh (with the default 30 s margin), and
+/// in its refresh window wherever a middleware's refresh starts in it (750 s to 915 s).
 pub fn token_in_its_refresh_window(value: &str) -> Token {
     let now = SystemTime::now();
     Token::new(
         AccessToken::new(value),
-        now - Duration::from_secs(900),
-        now + Duration::from_secs(100),
+        now - Duration::from_secs(950),
+        now + Duration::from_secs(50),
     )
 }
 
