@@ -12,6 +12,7 @@
 // The demo's servers; this example needs fewer of their controls than the demo does.
 #[allow(dead_code)]
 mod demo_server;
+mod redis_check;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -60,22 +61,6 @@ async fn send(auth: &ClientCredentials, servers: &DemoServers, requests: usize) 
     statuses
 }
 
-/// Whether Redis answers `PING` within two seconds.
-async fn redis_answers(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let ping = async {
-        let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-    };
-    match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within 2 s".to_owned()),
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let redis_url =
@@ -84,7 +69,7 @@ async fn main() -> ExitCode {
         eprintln!("REDIS_URL: {error}");
         return ExitCode::from(2);
     }
-    if let Err(error) = redis_answers(&redis_url).await {
+    if let Err(error) = redis_check::redis_answers(&redis_url).await {
         eprintln!(
             "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at \
              one (redis://[:password@]host:port[/db], rediss:// for TLS)"

@@ -16,6 +16,15 @@ use crate::support::{self, Counter, Seeded, TOKEN_PATH};
 
 const FLEET: usize = 16;
 
+/// A `redis-server` of this test's own, a token endpoint and an API.
+async fn servers() -> (RedisServer, MockServer, MockServer) {
+    (
+        RedisServer::start().await,
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    )
+}
+
 fn storage(redis: &RedisServer) -> RedisStorage {
     RedisStorage::from_url(&redis.url()).unwrap()
 }
@@ -76,21 +85,40 @@ async fn slow_numbered_tokens(auth: &MockServer, expires_in: u64, delay: Duratio
     calls
 }
 
-/// Retries capped at 10 s, so that a `Retry-After` of a few seconds is kept as it is.
+/// A token endpoint that answers its first `limited` calls with 429 and `Retry-After:
+/// {seconds}`, then with a token; and its call count.
+async fn rate_limited(auth: &MockServer, limited: usize, seconds: u64) -> Counter {
+    let calls = Counter::default();
+    let counter = calls.clone();
+    auth.mock_async(move |when, then| {
+        when.method("POST").path(TOKEN_PATH);
+        then.respond_with(move |_: &HttpMockRequest| {
+            if counter.bump() > limited {
+                return support::json_response(200, &support::token_json("token", Some(3600)));
+            }
+            let mut response = support::json_response(429, r#"{"error":"too_many_requests"}"#);
+            response
+                .headers
+                .get_or_insert_with(Vec::new)
+                .push(("retry-after".into(), seconds.to_string()));
+            response
+        });
+    })
+    .await;
+    calls
+}
+
+/// Retries capped at a minute, so that a `Retry-After` of seconds is kept as it is.
 fn patient_retry() -> ExponentialBackoff {
     ExponentialBackoff::builder()
-        .retry_bounds(Duration::from_millis(1), Duration::from_secs(10))
+        .retry_bounds(Duration::from_millis(1), Duration::from_secs(60))
         .build_with_max_retries(2)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_instances_on_a_cold_cache_make_one_token_call() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let calls = slow_numbered_tokens(&auth, 3600, Duration::from_millis(200)).await;
+    let (redis, auth, api) = servers().await;
+    let calls = slow_numbered_tokens(&auth, 3600, Duration::from_millis(500)).await;
     let accepted = support::api_accepting(&api, "token-1").await;
     let fleet = fleet(&redis, |storage| support::builder(&auth).storage(storage));
 
@@ -109,11 +137,7 @@ async fn sixteen_instances_on_a_cold_cache_make_one_token_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_expiries_make_five_token_calls_not_eighty() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
+    let (redis, auth, api) = servers().await;
     // One-second tokens, counted as expired 100 ms early.
     let calls = slow_numbered_tokens(&auth, 1, Duration::from_millis(20)).await;
     let all = support::api_counting_by_token(&api).await;
@@ -141,11 +165,7 @@ async fn five_expiries_make_five_token_calls_not_eighty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lease_holder_killed_mid_fetch_is_replaced_after_the_lease_ttl() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
+    let (redis, auth, api) = servers().await;
     // The first token request gets no answer while the test runs.
     let unanswered = auth
         .mock_async(|when, then| {
@@ -155,7 +175,7 @@ async fn a_lease_holder_killed_mid_fetch_is_replaced_after_the_lease_ttl() {
         })
         .await;
     let accepted = support::api_accepting(&api, "token-2").await;
-    let ttl = Duration::from_millis(300);
+    let ttl = Duration::from_secs(1);
     let fleet = fleet(&redis, |storage| {
         support::builder(&auth)
             .storage(storage)
@@ -198,29 +218,8 @@ async fn a_lease_holder_killed_mid_fetch_is_replaced_after_the_lease_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limit_on_a_cold_cache_stops_every_instance_until_it_ends() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let calls = Counter::default();
-    let counter = calls.clone();
-    auth.mock_async(move |when, then| {
-        when.method("POST").path(TOKEN_PATH);
-        then.respond_with(move |_: &HttpMockRequest| {
-            if counter.bump() == 1 {
-                let mut limited = support::json_response(429, r#"{"error":"too_many_requests"}"#);
-                limited
-                    .headers
-                    .get_or_insert_with(Vec::new)
-                    .push(("retry-after".into(), "2".into()));
-                limited
-            } else {
-                support::json_response(200, &support::token_json("token", Some(3600)))
-            }
-        });
-    })
-    .await;
+    let (redis, auth, api) = servers().await;
+    let calls = rate_limited(&auth, 1, 2).await;
     let never = support::api_counting_all(&api).await;
     let fleet = fleet(&redis, |storage| {
         support::builder(&auth)
@@ -254,26 +253,8 @@ async fn a_rate_limit_on_a_cold_cache_stops_every_instance_until_it_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limit_during_refresh_ahead_keeps_the_valid_token_serving_with_one_call() {
-    let redis = RedisServer::start().await;
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let calls = Counter::default();
-    let counter = calls.clone();
-    auth.mock_async(move |when, then| {
-        when.method("POST").path(TOKEN_PATH);
-        then.respond_with(move |_: &HttpMockRequest| {
-            counter.bump();
-            let mut limited = support::json_response(429, r#"{"error":"too_many_requests"}"#);
-            limited
-                .headers
-                .get_or_insert_with(Vec::new)
-                .push(("retry-after".into(), "2".into()));
-            limited
-        });
-    })
-    .await;
+    let (redis, auth, api) = servers().await;
+    let calls = rate_limited(&auth, usize::MAX, 30).await;
     let uses = support::api_counting_by_token(&api).await;
     let fleet = fleet(&redis, |storage| {
         let seeded = Seeded {
@@ -285,19 +266,27 @@ async fn a_rate_limit_during_refresh_ahead_keeps_the_valid_token_serving_with_on
             .token_retry(patient_retry())
     });
 
-    // Every instance finds the token in its refresh window and tries to refresh it, again and
-    // again, for a second of the two the server asked for.
-    let until = Instant::now() + Duration::from_secs(1);
-    let mut rounds = 0;
-    while Instant::now() < until {
+    // The first round gives every instance the stored token; from the second on, each finds
+    // it in its refresh window and tries to refresh it.
+    let round = async || {
         let outcomes = all_at_once(&fleet, &api).await;
         assert!(
             outcomes.iter().all(|o| matches!(o, Ok(200))),
             "{outcomes:?}"
         );
-        rounds += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for _ in 0..10 {
+        round().await;
     }
+    support::eventually("a refresh reaches the token endpoint", async || {
+        calls.get() > 0
+    })
+    .await;
+    // The cool-down is known to all now: more rounds make no more token calls.
+    for _ in 0..10 {
+        round().await;
+    }
+    let rounds = 20;
 
     assert_eq!(uses.of("old"), rounds * FLEET);
     assert_eq!(
