@@ -226,10 +226,7 @@ impl TokenCache {
     /// fetches for itself.
     async fn obtain(self: Arc<Self>, purpose: Purpose) -> FlightResult {
         let Some(lease_ttl) = self.settings.lease_ttl else {
-            return match self.load(purpose).await {
-                Some(stored) => Ok(stored),
-                None => self.fetch_and_store().await,
-            };
+            return self.load_or_fetch(purpose).await;
         };
         let holder = uuid::Uuid::new_v4().simple().to_string();
         let mut wait: Option<LeaseWait> = None;
@@ -275,13 +272,18 @@ impl TokenCache {
     /// Fetches while holding the refresh lease, then gives it up.
     async fn fetch_under_lease(&self, holder: &str, purpose: Purpose) -> FlightResult {
         // The previous holder may have stored its token between our read and our lease.
-        let outcome = match self.load(purpose).await {
-            Some(stored) => Ok(stored),
-            None => self.fetch_and_store().await,
-        };
+        let outcome = self.load_or_fetch(purpose).await;
         let released = self.storage.release_lease(self.key.as_str(), holder).await;
         self.note(StorageOperation::ReleaseLease, released);
         outcome
+    }
+
+    /// A token from the storage if it holds one good enough for `purpose`, else a new one.
+    async fn load_or_fetch(&self, purpose: Purpose) -> FlightResult {
+        match self.load(purpose).await {
+            Some(stored) => Ok(stored),
+            None => self.fetch_and_store().await,
+        }
     }
 
     /// A new token from the token endpoint, kept in the storage. A rate limit is kept there

@@ -245,7 +245,7 @@ impl TokenStorage for RedisStorage {
             return Ok(());
         };
         let redis_key = self.redis_key(key);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let ttl_ms = px(ttl);
         self.call("SET", |mut connection| async move {
             redis::cmd("SET")
                 .arg(&redis_key)
@@ -291,7 +291,7 @@ impl TokenStorage for RedisStorage {
         ttl: Duration,
     ) -> Result<Lease, StorageError> {
         let (lease_key, cool_down_key) = (self.lease_key(key), self.cool_down_key(key));
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = px(ttl);
         let answer: redis::Value = self
             .call("lease script", |mut connection| async move {
                 TRY_LEASE_SCRIPT
@@ -330,9 +330,7 @@ impl TokenStorage for RedisStorage {
             return Ok(());
         };
         let cool_down_key = self.cool_down_key(key);
-        let ttl_ms = u64::try_from(remaining.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let ttl_ms = px(remaining);
         self.call("SET", |mut connection| async move {
             redis::cmd("SET")
                 .arg(&cool_down_key)
@@ -344,6 +342,14 @@ impl TokenStorage for RedisStorage {
         })
         .await
     }
+}
+
+/// `duration` as the milliseconds of a `PX` argument: at least 1 (Redis refuses 0), at most
+/// what a u64 holds.
+fn px(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// The lease script's answer: 1, 0, or the cool-down's end in UNIX milliseconds.

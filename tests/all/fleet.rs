@@ -65,26 +65,6 @@ fn total(fleet: &[ClientCredentials], field: impl Fn(Stats) -> u64) -> u64 {
     fleet.iter().map(|instance| field(instance.stats())).sum()
 }
 
-/// A token endpoint that hands out `token-1`, `token-2`, … after `delay`, so that a whole fleet
-/// is in flight at once.
-async fn slow_numbered_tokens(auth: &MockServer, expires_in: u64, delay: Duration) -> Counter {
-    let calls = Counter::default();
-    let counter = calls.clone();
-    auth.mock_async(move |when, then| {
-        when.method("POST").path(TOKEN_PATH);
-        then.respond_with(move |_: &HttpMockRequest| {
-            let n = counter.bump();
-            std::thread::sleep(delay);
-            support::json_response(
-                200,
-                &support::token_json(&format!("token-{n}"), Some(expires_in)),
-            )
-        });
-    })
-    .await;
-    calls
-}
-
 /// A token endpoint that answers its first `limited` calls with 429 and `Retry-After:
 /// {seconds}`, then with a token; and its call count.
 async fn rate_limited(auth: &MockServer, limited: usize, seconds: u64) -> Counter {
@@ -118,7 +98,8 @@ fn patient_retry() -> ExponentialBackoff {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_instances_on_a_cold_cache_make_one_token_call() {
     let (redis, auth, api) = servers().await;
-    let calls = slow_numbered_tokens(&auth, 3600, Duration::from_millis(500)).await;
+    let (_, calls) =
+        support::numbered_tokens_after(&auth, Some(3600), Duration::from_millis(500)).await;
     let accepted = support::api_accepting(&api, "token-1").await;
     let fleet = fleet(&redis, |storage| support::builder(&auth).storage(storage));
 
@@ -139,7 +120,8 @@ async fn sixteen_instances_on_a_cold_cache_make_one_token_call() {
 async fn five_expiries_make_five_token_calls_not_eighty() {
     let (redis, auth, api) = servers().await;
     // One-second tokens, counted as expired 100 ms early.
-    let calls = slow_numbered_tokens(&auth, 1, Duration::from_millis(20)).await;
+    let (_, calls) =
+        support::numbered_tokens_after(&auth, Some(1), Duration::from_millis(20)).await;
     let all = support::api_counting_by_token(&api).await;
     let margin = Duration::from_millis(100);
     let fleet = fleet(&redis, |storage| {

@@ -102,6 +102,16 @@ pub async fn numbered_tokens<'a>(
     auth: &'a MockServer,
     expires_in: Option<u64>,
 ) -> (Mock<'a>, Counter) {
+    numbered_tokens_after(auth, expires_in, Duration::ZERO).await
+}
+
+/// As [`numbered_tokens`], each answered after `delay`, so that many callers are in flight at
+/// once. The mock server answers one request at a time meanwhile.
+pub async fn numbered_tokens_after(
+    auth: &MockServer,
+    expires_in: Option<u64>,
+    delay: Duration,
+) -> (Mock<'_>, Counter) {
     let calls = Counter::default();
     let counter = calls.clone();
     let mock = auth
@@ -109,6 +119,7 @@ pub async fn numbered_tokens<'a>(
             when.method("POST").path(TOKEN_PATH);
             then.respond_with(move |_: &HttpMockRequest| {
                 let n = counter.bump();
+                std::thread::sleep(delay);
                 json_response(200, &token_json(&format!("token-{n}"), expires_in))
             });
         })
