@@ -1,7 +1,8 @@
-//! OAuth 2 client-credentials middleware for [`reqwest`]: every request that goes through it
-//! carries an access token, fetched on first use, kept until it is about to expire, and replaced
-//! when the API says it is no longer good. A port of Python's `alf` to
-//! [`reqwest_middleware`].
+//! OAuth 2 client-credentials middleware for [`reqwest`]: an access token on every request.
+//!
+//! Every request that goes through it carries an access token, fetched on first use, kept until
+//! it is about to expire, and replaced when the API says it is no longer good. A port of Python's
+//! `alf` to [`reqwest_middleware`].
 //!
 //! # Quick start
 //! ```no_run
@@ -142,41 +143,32 @@
 #![warn(unreachable_pub, missing_debug_implementations)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
-mod attach;
-mod auth0;
-mod builder;
 mod cache;
-mod cached_token;
-mod client_assertion;
-mod client_auth;
-mod cool_down;
 mod endpoint;
 mod error;
-mod fault_log;
 mod middleware;
-mod refresh_ahead;
-mod retry;
 mod secret;
-mod single_flight;
 mod stats;
 mod storage;
+mod time;
 mod token;
 
-pub use auth0::AUTH0_DEFAULT_EXPIRES_IN;
-pub use builder::{
+pub use cache::cached_token::DEFAULT_REFRESH_WINDOW;
+pub use endpoint::client_assertion::{JwtAlgorithm, PrivateKey};
+pub use endpoint::client_auth::AuthMethod;
+pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
+pub use middleware::ClientCredentials;
+pub use middleware::auth0::AUTH0_DEFAULT_EXPIRES_IN;
+pub use middleware::builder::{
     ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
     DEFAULT_REFRESH_LEASE_TTL, DEFAULT_TOKEN_REQUEST_TIMEOUT,
 };
-pub use cached_token::DEFAULT_REFRESH_WINDOW;
-pub use client_assertion::{JwtAlgorithm, PrivateKey};
-pub use client_auth::AuthMethod;
-pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
-pub use middleware::ClientCredentials;
 pub use stats::Stats;
 #[cfg(feature = "redis")]
 pub use storage::RedisStorage;
 pub use storage::{Lease, MemoryStorage, StorageError, TokenStorage};
-pub use token::{AccessToken, DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN, Token};
+pub use time::MAX_EXPIRES_IN;
+pub use token::{AccessToken, DEFAULT_EXPIRES_IN, Token};
 
 /// The retry policy crate used by [`ClientCredentialsBuilder::token_retry`], re-exported so no
 /// second dependency is needed; it is the one `reqwest-retry` uses.

@@ -1,5 +1,6 @@
-//! What a middleware has done, counted: [`Stats`], read with
-//! [`ClientCredentials::stats`](crate::ClientCredentials::stats).
+//! What a middleware has done, counted: [`Stats`].
+//!
+//! Read with [`ClientCredentials::stats`](crate::ClientCredentials::stats).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,24 +1,20 @@
-//! Access tokens: what the token endpoint hands out, how long each one lives, and when it counts
-//! as expired.
+//! Access tokens: what the token endpoint hands out, and when each one counts as expired.
 //!
 //! Expiry is a pure function of a point in time (`*_at(now)`), so it is tested without waiting.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{SHORT_VALUE, TokenResponseError, printable};
+use crate::error::TokenResponseError;
+use crate::time::{from_stored_seconds, to_stored_seconds};
 
 /// The lifetime given to a token whose response has no `expires_in`, unless
 /// [`default_expires_in`](crate::ClientCredentialsBuilder::default_expires_in) says otherwise.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(60 * 60);
-
-/// The longest `expires_in` taken at face value (ten years); a longer one is an error, as it can
-/// only be a mistake and would overflow time arithmetic on some platforms.
-pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 /// An OAuth 2 access token: a bearer credential, so its `Debug` prints `[redacted]`.
 ///
@@ -158,89 +154,6 @@ impl Token {
     }
 }
 
-/// Parses a successful token response (RFC 6749 §5.1) into a [`Token`].
-///
-/// `sent_at` is when the request was sent: the lifetime counts from then, which errs on the
-/// safe side. `default_expires_in` stands in for a missing `expires_in`.
-pub(crate) fn parse_token_response(
-    body: &[u8],
-    sent_at: SystemTime,
-    default_expires_in: Duration,
-) -> Result<Token, TokenResponseError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| TokenResponseError::NotJson)?;
-    let fields = value.as_object().ok_or(TokenResponseError::NotJson)?;
-    let present = |name: &str| fields.get(name).filter(|v| !v.is_null());
-
-    let access_token = match present("access_token") {
-        None => return Err(TokenResponseError::MissingAccessToken),
-        Some(serde_json::Value::String(token)) => AccessToken::new(token.as_str()),
-        Some(_) => return Err(TokenResponseError::NotAString("access_token")),
-    };
-    access_token.bearer_header()?;
-
-    match present("token_type") {
-        None => {}
-        Some(serde_json::Value::String(kind)) if kind.eq_ignore_ascii_case("bearer") => {}
-        Some(serde_json::Value::String(kind)) => {
-            return Err(TokenResponseError::UnsupportedTokenType(printable(
-                kind,
-                SHORT_VALUE,
-            )));
-        }
-        Some(_) => return Err(TokenResponseError::NotAString("token_type")),
-    }
-
-    let lifetime = match present("expires_in") {
-        None => default_expires_in,
-        Some(value) => parse_expires_in(value)?,
-    };
-
-    let mut token = Token::new(access_token, sent_at, sent_at + lifetime);
-    match present("scope") {
-        None => {}
-        Some(serde_json::Value::String(scope)) => token = token.with_scope(scope.as_str()),
-        Some(_) => return Err(TokenResponseError::NotAString("scope")),
-    }
-    Ok(token)
-}
-
-/// `expires_in` as a number of seconds, or a string of digits as some servers send it.
-fn parse_expires_in(value: &serde_json::Value) -> Result<Duration, TokenResponseError> {
-    let seconds = match value {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
-        serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    match seconds {
-        Some(s) if s > 0 && s <= MAX_EXPIRES_IN.as_secs() => Ok(Duration::from_secs(s)),
-        _ => Err(TokenResponseError::InvalidExpiresIn(describe(value))),
-    }
-}
-
-/// A bad `expires_in` for an error message: numbers as they are, anything else by its kind, so
-/// that a server that misplaces its token in this field does not get it into logs.
-fn describe(value: &serde_json::Value) -> String {
-    let number_like = |s: &str| {
-        s.len() <= 24
-            && s.chars()
-                .all(|c| c.is_ascii_digit() || " .eE+-".contains(c))
-    };
-    match value {
-        serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::String(s) if number_like(s) => format!("{s:?}"),
-        serde_json::Value::String(s) => format!("(a string of {} characters)", s.chars().count()),
-        serde_json::Value::Bool(b) => b.to_string(),
-        serde_json::Value::Array(_) => "(an array)".to_owned(),
-        serde_json::Value::Object(_) => "(an object)".to_owned(),
-        serde_json::Value::Null => "null".to_owned(),
-    }
-}
-
 /// The JSON form of a [`Token`] in storage.
 #[derive(Serialize, Deserialize)]
 struct StoredToken<'a> {
@@ -252,39 +165,6 @@ struct StoredToken<'a> {
     expires_at: f64,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     scope: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// `time` in whole UNIX seconds, rounded down: how times are put in JWT claims.
-pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
-/// `time` in whole UNIX milliseconds, rounded down: the precision of stored times.
-pub(crate) fn unix_millis(time: SystemTime) -> u64 {
-    let millis = time
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis();
-    u64::try_from(millis).unwrap_or(u64::MAX)
-}
-
-/// The last second of the year 9999: later stored times are damage, not tokens.
-const LATEST_STORED_SECONDS: f64 = 253_402_300_799.0;
-
-/// A stored time (UNIX seconds, milliseconds as a fraction) back as a [`SystemTime`].
-fn from_stored_seconds(seconds: f64) -> Option<SystemTime> {
-    if !(0.0..=LATEST_STORED_SECONDS).contains(&seconds) {
-        return None; // NaN too
-    }
-    // In range, so the product fits a u64 and `as` only drops what is below a millisecond.
-    Some(UNIX_EPOCH + Duration::from_millis((seconds * 1000.0).round() as u64))
-}
-
-/// A time as stored: UNIX seconds with milliseconds as a fraction.
-fn to_stored_seconds(time: SystemTime) -> f64 {
-    unix_millis(time) as f64 / 1000.0
 }
 
 impl Serialize for Token {
@@ -330,143 +210,7 @@ mod tests {
     use super::*;
 
     fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    fn parse(body: &str) -> Result<Token, TokenResponseError> {
-        parse_token_response(body.as_bytes(), at(1_000), DEFAULT_EXPIRES_IN)
-    }
-
-    #[test]
-    fn expiry_counts_from_the_moment_the_request_was_sent() {
-        let token = parse(r#"{"access_token":"t","token_type":"Bearer","expires_in":60}"#).unwrap();
-        assert_eq!(token.issued_at(), at(1_000));
-        assert_eq!(token.expires_at(), at(1_060));
-        assert_eq!(token.access_token().secret(), "t");
-        assert_eq!(token.scope(), None);
-    }
-
-    #[test]
-    fn expires_in_may_be_a_numeric_string_or_a_whole_float() {
-        let token = parse(r#"{"access_token":"t","expires_in":" 120 "}"#).unwrap();
-        assert_eq!(token.expires_at(), at(1_120));
-        let token = parse(r#"{"access_token":"t","expires_in":120.0}"#).unwrap();
-        assert_eq!(token.expires_at(), at(1_120));
-    }
-
-    #[test]
-    fn a_missing_expires_in_takes_the_default() {
-        let token = parse(r#"{"access_token":"t"}"#).unwrap();
-        assert_eq!(token.expires_at(), at(1_000) + DEFAULT_EXPIRES_IN);
-        let token = parse(r#"{"access_token":"t","expires_in":null}"#).unwrap();
-        assert_eq!(token.expires_at(), at(1_000) + DEFAULT_EXPIRES_IN);
-        let token = parse_token_response(
-            br#"{"access_token":"t"}"#,
-            at(0),
-            Duration::from_secs(86_400),
-        )
-        .unwrap();
-        assert_eq!(token.expires_at(), at(86_400));
-    }
-
-    #[test]
-    fn token_type_is_bearer_in_any_case() {
-        for kind in ["Bearer", "bearer", "BEARER"] {
-            let body = format!(r#"{{"access_token":"t","token_type":"{kind}"}}"#);
-            assert!(parse(&body).is_ok(), "{kind}");
-        }
-        assert_eq!(
-            parse(r#"{"access_token":"t","token_type":"mac"}"#),
-            Err(TokenResponseError::UnsupportedTokenType("mac".into()))
-        );
-    }
-
-    #[test]
-    fn scope_is_kept() {
-        let token = parse(r#"{"access_token":"t","scope":"read:fruits write"}"#).unwrap();
-        assert_eq!(token.scope(), Some("read:fruits write"));
-    }
-
-    #[test]
-    fn malformed_responses_are_typed_errors() {
-        use TokenResponseError as E;
-        let cases: &[(&str, TokenResponseError)] = &[
-            ("<html>502 Bad Gateway</html>", E::NotJson),
-            ("", E::NotJson),
-            ("[]", E::NotJson),
-            ("\"token\"", E::NotJson),
-            ("{}", E::MissingAccessToken),
-            (r#"{"access_token":null}"#, E::MissingAccessToken),
-            (r#"{"access_token":""}"#, E::EmptyAccessToken),
-            (r#"{"access_token":42}"#, E::NotAString("access_token")),
-            (r#"{"access_token":"a b"}"#, E::AccessTokenNotHeaderSafe),
-            (
-                r#"{"access_token":"a\r\nX-Evil: 1"}"#,
-                E::AccessTokenNotHeaderSafe,
-            ),
-            (r#"{"access_token":"é"}"#, E::AccessTokenNotHeaderSafe),
-            (
-                r#"{"access_token":"t","token_type":7}"#,
-                E::NotAString("token_type"),
-            ),
-            (
-                r#"{"access_token":"t","scope":["a"]}"#,
-                E::NotAString("scope"),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":-5}"#,
-                E::InvalidExpiresIn("-5".into()),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":0}"#,
-                E::InvalidExpiresIn("0".into()),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":1.5}"#,
-                E::InvalidExpiresIn("1.5".into()),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":"soon"}"#,
-                E::InvalidExpiresIn("(a string of 4 characters)".into()),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":true}"#,
-                E::InvalidExpiresIn("true".into()),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":1e300}"#,
-                E::InvalidExpiresIn("1e+300".into()),
-            ),
-            (
-                r#"{"access_token":"t","expires_in":315360001}"#,
-                E::InvalidExpiresIn("315360001".into()),
-            ),
-        ];
-        for (body, expected) in cases {
-            assert_eq!(parse(body).as_ref(), Err(expected), "body: {body}");
-        }
-    }
-
-    #[test]
-    fn the_longest_accepted_lifetime_is_ten_years() {
-        let body = format!(
-            r#"{{"access_token":"t","expires_in":{}}}"#,
-            MAX_EXPIRES_IN.as_secs()
-        );
-        assert_eq!(parse(&body).unwrap().lifetime(), MAX_EXPIRES_IN);
-    }
-
-    #[test]
-    fn server_values_in_errors_are_capped_and_stripped() {
-        let long = "x".repeat(500);
-        let body = format!(r#"{{"access_token":"t","token_type":"{long}\u0007"}}"#);
-        match parse(&body) {
-            Err(TokenResponseError::UnsupportedTokenType(kind)) => {
-                assert_eq!(kind.chars().count(), 65);
-                assert!(kind.ends_with('…'));
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
     #[test]
@@ -580,110 +324,6 @@ mod tests {
             r#"{"access_token":"t","token_type":"Bearer","issued_at":-0.5,"expires_at":2}"#,
         ] {
             assert!(serde_json::from_str::<Token>(json).is_err(), "{json}");
-        }
-    }
-
-    /// Whatever a server sends, the parser never panics: it gives a token whose header can be
-    /// sent and whose lifetime is in range, or a typed error.
-    mod properties {
-        use proptest::prelude::*;
-        use serde_json::{Map, Value, json};
-
-        use super::*;
-
-        /// 10 000 cases per property, in every `cargo test` run.
-        const CASES: u32 = 10_000;
-
-        fn any_json() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(Value::from),
-                any::<u64>().prop_map(Value::from),
-                any::<f64>().prop_map(Value::from),
-                any::<String>().prop_map(Value::String),
-                "[ -~]{0,40}".prop_map(Value::String),
-            ];
-            leaf.prop_recursive(3, 32, 6, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                    prop::collection::btree_map(any::<String>(), inner, 0..6)
-                        .prop_map(|m| Value::Object(m.into_iter().collect())),
-                ]
-            })
-        }
-
-        /// Objects with the token response's own fields, holding anything: these reach the
-        /// parser's deeper paths far more often than arbitrary JSON does.
-        fn token_like() -> impl Strategy<Value = Value> {
-            let field = || prop::option::of(any_json());
-            let expires_in = prop_oneof![
-                any_json(),
-                any::<i64>().prop_map(Value::from),
-                (0_u64..=400_000_000).prop_map(Value::from),
-                "[0-9 .e+-]{0,12}".prop_map(Value::String),
-            ];
-            (
-                prop::option::of(prop_oneof![
-                    any_json(),
-                    "[!-~]{1,64}".prop_map(Value::String)
-                ]),
-                prop::option::of(prop_oneof![
-                    any_json(),
-                    Just(json!("Bearer")),
-                    Just(json!("bEaReR"))
-                ]),
-                prop::option::of(expires_in),
-                field(),
-                field(),
-            )
-                .prop_map(|(token, kind, expires_in, scope, extra)| {
-                    let mut object = Map::new();
-                    for (name, value) in [
-                        ("access_token", token),
-                        ("token_type", kind),
-                        ("expires_in", expires_in),
-                        ("scope", scope),
-                        ("extra", extra),
-                    ] {
-                        if let Some(value) = value {
-                            object.insert(name.to_owned(), value);
-                        }
-                    }
-                    Value::Object(object)
-                })
-        }
-
-        fn check(body: &[u8]) -> Result<(), TestCaseError> {
-            let sent_at = SystemTime::now();
-            if let Ok(token) = parse_token_response(body, sent_at, DEFAULT_EXPIRES_IN) {
-                let header = token.access_token().bearer_header();
-                prop_assert!(header.is_ok(), "an unsendable token was accepted");
-                prop_assert!(header.unwrap().is_sensitive());
-                prop_assert!(token.lifetime() >= Duration::from_secs(1));
-                prop_assert!(token.lifetime() <= MAX_EXPIRES_IN);
-                prop_assert_eq!(token.issued_at(), sent_at);
-            }
-            Ok(())
-        }
-
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(CASES))]
-
-            #[test]
-            fn arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..256)) {
-                check(&body)?;
-            }
-
-            #[test]
-            fn arbitrary_json(value in any_json()) {
-                check(value.to_string().as_bytes())?;
-            }
-
-            #[test]
-            fn token_shaped_json(value in token_like()) {
-                check(value.to_string().as_bytes())?;
-            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{Lease, StorageError, TokenStorage};
+use crate::storage::{Lease, StorageError, TokenStorage};
 use crate::token::Token;
 
 /// Tokens kept in this process's memory: the default storage.

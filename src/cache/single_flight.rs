@@ -1,5 +1,4 @@
-//! One operation in flight at a time: callers that arrive while it runs wait for its result
-//! instead of starting their own.
+//! One operation in flight at a time; callers that arrive meanwhile wait for its result.
 //!
 //! The operation is a shared future polled by its callers, not a spawned task: if every caller
 //! gives up (their requests are dropped), it is dropped with them; if only the first caller gives

@@ -1,6 +1,8 @@
-//! `private_key_jwt` client authentication (RFC 7523 §2.2, OpenID Connect Core §9): instead of a
-//! shared secret, each token request carries a short-lived JWT signed with the client's private
-//! key, whose public half the authorization server holds.
+//! `private_key_jwt` client authentication: a signed JWT in place of the client secret.
+//!
+//! RFC 7523 §2.2, OpenID Connect Core §9: instead of a shared secret, each token request carries a
+//! short-lived JWT signed with the client's private key, whose public half the authorization
+//! server holds.
 
 use std::fmt;
 use std::sync::{Arc, Once};
@@ -11,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ConfigError, Error};
-use crate::token::unix_seconds;
+use crate::time::unix_seconds;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub(crate) const JWT_BEARER_ASSERTION: &str =
@@ -234,11 +236,11 @@ mod tests {
 
     use super::*;
 
-    const RSA: &str = include_str!("../tests/all/keys/rsa-private.pem");
-    const RSA_PKCS8: &str = include_str!("../tests/all/keys/rsa-private-pkcs8.pem");
-    const RSA_PUBLIC: &str = include_str!("../tests/all/keys/rsa-public.pem");
-    const EC: &str = include_str!("../tests/all/keys/ec-private.pem");
-    const EC_PUBLIC: &str = include_str!("../tests/all/keys/ec-public.pem");
+    const RSA: &str = include_str!("../../tests/all/keys/rsa-private.pem");
+    const RSA_PKCS8: &str = include_str!("../../tests/all/keys/rsa-private-pkcs8.pem");
+    const RSA_PUBLIC: &str = include_str!("../../tests/all/keys/rsa-public.pem");
+    const EC: &str = include_str!("../../tests/all/keys/ec-private.pem");
+    const EC_PUBLIC: &str = include_str!("../../tests/all/keys/ec-public.pem");
 
     fn verify(assertion: &str, public: DecodingKey, algorithm: Algorithm) -> serde_json::Value {
         let mut validation = Validation::new(algorithm);

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use http::HeaderValue;
 use url::form_urlencoded;
 
-use crate::client_assertion::{JWT_BEARER_ASSERTION, PrivateKey};
+use crate::endpoint::client_assertion::{JWT_BEARER_ASSERTION, PrivateKey};
 use crate::error::Error;
 use crate::secret::Secret;
 

@@ -1,14 +1,22 @@
-//! The crate's one error type.
+//! The crate's one error type, [`Error`], and the kinds of failure it carries.
 //!
 //! No message here ever holds a client secret or an access token: errors carry only what the
 //! caller configured in the clear (endpoint, option names) and what the server said about itself,
 //! made printable and capped in length.
 
-use std::fmt;
+mod config;
+mod printable;
+mod token_response;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::StatusCode;
+
+use crate::time::http_date;
+pub use config::ConfigError;
+pub(crate) use printable::{LONG_VALUE, SHORT_VALUE, printable, printable_without_userinfo};
+pub use token_response::{OAuthError, TokenResponseError};
 
 /// A [`Result`](std::result::Result) with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -120,7 +128,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Transport { .. } | Error::RateLimited { .. } => true,
-            Error::TokenEndpoint { status, .. } => crate::retry::is_retryable_status(*status),
+            Error::TokenEndpoint { status, .. } => is_retryable_status(*status),
             Error::InvalidConfig(_) | Error::InvalidTokenResponse { .. } => false,
         }
     }
@@ -144,203 +152,12 @@ impl Error {
     }
 }
 
-/// A setting the builder refused, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The token endpoint is not a URL.
-    #[error("the token endpoint is not a valid URL: {0}")]
-    InvalidTokenEndpoint(String),
-    /// The token endpoint is neither `http` nor `https`.
-    #[error("the token endpoint must use https (or http to a loopback host), not {0:?}")]
-    UnsupportedScheme(String),
-    /// The token endpoint is plain `http` to a host that is not loopback.
-    #[error(
-        "the token endpoint uses plain http to {0}, which would send the client secret in the \
-         clear — use https, or allow_insecure_http(true) on a trusted network"
-    )]
-    InsecureTokenEndpoint(String),
-    /// The token endpoint URL holds a user name or password.
-    #[error(
-        "the token endpoint URL holds credentials — pass the client id and secret to the \
-         builder instead"
-    )]
-    CredentialsInUrl,
-    /// The client id is empty.
-    #[error("the client id is empty")]
-    EmptyClientId,
-    /// The client secret is empty.
-    #[error("the client secret is empty")]
-    EmptyClientSecret,
-    /// An option was given an empty value.
-    #[error("{0} is empty — leave it out instead")]
-    EmptyValue(&'static str),
-    /// An extra form parameter would override one the crate sets itself.
-    #[error("extra parameter {0:?} is set by the crate itself and cannot be overridden")]
-    ReservedParameter(String),
-    /// A duration option is out of range.
-    #[error("{option} must be {expected}")]
-    InvalidDuration {
-        /// The builder option.
-        option: &'static str,
-        /// The accepted range.
-        expected: &'static str,
-    },
-    /// A size option is out of range.
-    #[error("{option} must be {expected}")]
-    InvalidSize {
-        /// The builder option.
-        option: &'static str,
-        /// The accepted range.
-        expected: &'static str,
-    },
-    /// An origin given to `only_for` is not `scheme://host[:port]`.
-    #[error("only_for takes origins like https://api.example.com[:port]: {0}")]
-    InvalidOrigin(String),
-    /// The refresh window is not a share of a token's lifetime.
-    #[error(
-        "refresh_window must be a share of the token's lifetime between 0 and 1, both excluded \
-         (0.25 is the last quarter); use refresh_ahead(false) to turn refreshing ahead off"
-    )]
-    InvalidRefreshWindow,
-    /// The retry policy's bounds are the wrong way round.
-    #[error("token_retry: min_retry_interval is longer than max_retry_interval")]
-    InvalidRetryPolicy,
-    /// The default HTTP client for token requests could not be built.
-    #[error("could not build the HTTP client for token requests: {0}")]
-    HttpClient(String),
-    /// The Auth0 domain is not a bare host name.
-    #[error(
-        "the Auth0 domain must be a host name like tenant.eu.auth0.com, without https:// or a \
-         path: {0}"
-    )]
-    InvalidAuth0Domain(String),
-    /// The private key for `private_key_jwt` cannot sign client assertions.
-    #[error("the private key cannot be used: {0}")]
-    InvalidPrivateKey(&'static str),
-    /// The Redis URL given to [`RedisStorage::from_url`](crate::RedisStorage::from_url) is not
-    /// one. The message never repeats the URL, which may hold a password.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    #[error("invalid Redis URL: {0}")]
-    InvalidRedisUrl(String),
-}
-
-/// Why a token response could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TokenResponseError {
-    /// The body is not a JSON object (often an HTML error page from a proxy).
-    #[error("the body is not a JSON object")]
-    NotJson,
-    /// The body is larger than a token response can sensibly be.
-    #[error("the body is larger than {0} bytes")]
-    BodyTooLarge(usize),
-    /// The body has no `access_token`.
-    #[error("access_token is missing")]
-    MissingAccessToken,
-    /// `access_token` is the empty string.
-    #[error("access_token is empty")]
-    EmptyAccessToken,
-    /// A field that must be a string is not.
-    #[error("{0} is not a string")]
-    NotAString(&'static str),
-    /// The answer came from elsewhere: the HTTP client followed a redirect from the token
-    /// endpoint (RFC 6749 §3.2: token requests go to one fixed endpoint).
-    #[error(
-        "the request was redirected to {0}, whose answer is not trusted — give the final token \
-         endpoint URL, and an http_client that does not follow redirects"
-    )]
-    Redirected(String),
-    /// `access_token` holds characters that cannot go into an HTTP header.
-    #[error("access_token holds characters that cannot be sent in an HTTP header")]
-    AccessTokenNotHeaderSafe,
-    /// `token_type` is not `Bearer`.
-    #[error("token_type {0:?} is not supported (only Bearer is)")]
-    UnsupportedTokenType(String),
-    /// `expires_in` is not a whole number of seconds in range.
-    #[error(
-        "expires_in {0} is not a whole number of seconds between 1 and {max}",
-        max = crate::token::MAX_EXPIRES_IN.as_secs()
-    )]
-    InvalidExpiresIn(String),
-}
-
-/// An error response from the token endpoint, as RFC 6749 §5.2 defines it.
-///
-/// Values are as the server sent them, with control characters removed and length capped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
-    pub(crate) error: String,
-    pub(crate) description: Option<String>,
-    pub(crate) uri: Option<String>,
-}
-
-impl OAuthError {
-    /// The error code: `invalid_client`, `invalid_grant`, `unauthorized_client`,
-    /// `invalid_scope`, `access_denied` (Auth0), …
-    pub fn error(&self) -> &str {
-        &self.error
-    }
-
-    /// The server's `error_description`, when it gave one.
-    pub fn description(&self) -> Option<&str> {
-        self.description.as_deref()
-    }
-
-    /// The server's `error_uri`, when it gave one.
-    pub fn uri(&self) -> Option<&str> {
-        self.uri.as_deref()
-    }
-}
-
-impl fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.error)?;
-        if let Some(description) = &self.description {
-            write!(f, " ({description})")?;
-        }
-        Ok(())
-    }
-}
-
-/// How many characters of a short server-sent value (a token type, an error code) to keep.
-pub(crate) const SHORT_VALUE: usize = 64;
-/// How many characters of a server's `error_description` to keep.
-pub(crate) const LONG_VALUE: usize = 512;
-
-/// A configured URL or host made safe to put in an error message: as [`printable`], and
-/// anything before an `@` (a user name and password) left out.
-pub(crate) fn printable_without_userinfo(value: &str) -> String {
-    let Some(at) = value.rfind('@') else {
-        return printable(value, SHORT_VALUE);
-    };
-    let scheme = value
-        .find("://")
-        .filter(|end| *end < at)
-        .map_or("", |end| &value[..end + 3]);
-    printable(&format!("{scheme}…@{}", &value[at + 1..]), SHORT_VALUE)
-}
-
-/// A server-sent value made safe to put in an error message: control characters dropped and the
-/// length capped, so a hostile server can neither flood nor garble logs.
-pub(crate) fn printable(value: &str, max_chars: usize) -> String {
-    let mut kept = value.chars().filter(|c| !c.is_control());
-    let mut out: String = kept.by_ref().take(max_chars).collect();
-    if kept.next().is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// `time` as an HTTP date, as `Retry-After` gives it; times an HTTP date cannot hold are
-/// described instead (formatting them would panic).
-pub(crate) fn http_date(time: SystemTime) -> String {
-    const LAST_HTTP_DATE: std::time::Duration = std::time::Duration::from_secs(253_402_300_799);
-    match time.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(since) if since <= LAST_HTTP_DATE => httpdate::fmt_http_date(time),
-        _ => "a time out of range".to_owned(),
-    }
+/// Whether an answer with this status may succeed if asked again: 5xx, 408 and 429. The one
+/// rule for [`Error::is_retryable`] and for the token request's retries.
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 fn plural(n: u32) -> &'static str {
@@ -429,23 +246,19 @@ mod tests {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
 
     #[test]
-    fn userinfo_is_left_out() {
-        assert_eq!(
-            printable_without_userinfo("https://user:pw@api.example/x"),
-            "https://…@api.example/x"
-        );
-        assert_eq!(
-            printable_without_userinfo("user:pw@tenant.example"),
-            "…@tenant.example"
-        );
-        assert_eq!(printable_without_userinfo("api.example"), "api.example");
-    }
-
-    #[test]
-    fn printable_strips_control_characters_and_caps_length() {
-        assert_eq!(printable("a\u{0}b\nc", 10), "abc");
-        assert_eq!(printable("abcdef", 3), "abc…");
-        assert_eq!(printable("abc", 3), "abc");
+    fn only_transient_statuses_are_retried() {
+        for code in [500, 502, 503, 504, 408, 429] {
+            assert!(
+                is_retryable_status(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
+        for code in [200, 301, 400, 401, 403, 404, 405, 415] {
+            assert!(
+                !is_retryable_status(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
     }
 
     #[test]

@@ -1,24 +1,34 @@
-//! The token cache: an in-process copy of the current token in front of the [`TokenStorage`],
-//! one fetch at a time, refreshing ahead in the background, the storage's refresh lease and
-//! rate-limit cool-down, and invalidation after a 401. The only code that talks to the storage.
+//! The token cache: the in-process token in front of the storage, one fetch at a time.
+//!
+//! [`TokenCache`] keeps an in-process copy of the current token in front of the
+//! [`TokenStorage`], refreshes ahead in the background, honours the rate-limit cool-down and
+//! forgets a token after a 401. It is the only code that talks to the storage (here, and in
+//! `obtain.rs`, the fetch itself).
+
+pub(crate) mod cached_token;
+mod cool_down;
+pub(crate) mod fault_log;
+mod lease_wait;
+mod obtain;
+mod refresh_ahead;
+mod single_flight;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use retry_policies::policies::{ExponentialBackoff, ExponentialBackoffTimed};
-use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 
-use crate::cached_token::{CachedToken, Timing};
-use crate::cool_down::CoolDown;
+use crate::cache::cached_token::{CachedToken, Timing};
+use crate::cache::cool_down::CoolDown;
+use crate::cache::fault_log::{FaultLog, StorageOperation};
+use crate::cache::refresh_ahead::RefreshAhead;
+use crate::cache::single_flight::SingleFlight;
 use crate::endpoint::TokenEndpoint;
-use crate::error::{Error, http_date};
-use crate::fault_log::{FaultLog, StorageOperation};
-use crate::refresh_ahead::RefreshAhead;
-use crate::single_flight::SingleFlight;
+use crate::error::Error;
 use crate::stats::{Counters, count};
-use crate::storage::{Lease, StorageKey, TokenStorage};
+use crate::storage::{StorageKey, TokenStorage};
+use crate::time::http_date;
 use crate::token::Token;
 
 type FlightResult = Result<Arc<CachedToken>, Error>;
@@ -219,185 +229,10 @@ impl TokenCache {
         }
     }
 
-    /// The flight: a token from the storage if it holds one good enough, else from the token
-    /// endpoint, under the storage's refresh lease when it has one, so that of all the
-    /// middlewares sharing the storage one makes the call and the others wait for its token.
-    /// Without a lease (the storage has none, is down, or the lease is off) this middleware
-    /// fetches for itself.
-    async fn obtain(self: Arc<Self>, purpose: Purpose) -> FlightResult {
-        let Some(lease_ttl) = self.settings.lease_ttl else {
-            return self.load_or_fetch(purpose).await;
-        };
-        let holder = uuid::Uuid::new_v4().simple().to_string();
-        let mut wait: Option<LeaseWait> = None;
-        loop {
-            if let Some(stored) = self.load(purpose).await {
-                return Ok(stored);
-            }
-            if let Some(retry_at) = self.cool_down.until(SystemTime::now()) {
-                return Err(self.rate_limited(retry_at));
-            }
-            let lease = self
-                .storage
-                .try_lease(self.key.as_str(), &holder, lease_ttl)
-                .await;
-            match self.note(StorageOperation::TakeLease, lease) {
-                Some(Lease::Acquired) => return self.fetch_under_lease(&holder, purpose).await,
-                Some(Lease::HeldElsewhere) => {
-                    let wait = wait.get_or_insert_with(|| {
-                        count(&self.counters.lease_waits);
-                        tracing::debug!(key = %self.key, "another instance is fetching a token; waiting for it");
-                        LeaseWait::new(lease_ttl, purpose)
-                    });
-                    match wait.next_pause() {
-                        Some(pause) => tokio::time::sleep(pause).await,
-                        None => {
-                            tracing::warn!(key = %self.key, "the refresh lease stayed taken for twice its time to live; fetching without it");
-                            return self.fetch_and_store().await;
-                        }
-                    }
-                }
-                Some(Lease::CoolingDown(until)) => {
-                    // Capped like a cool-down of our own: a damaged or hostile value in a
-                    // shared storage cannot stop token requests for longer.
-                    let cap = SystemTime::now() + self.endpoint.retry.max_retry_interval;
-                    let retry_at = self.cool_down.extend(until.min(cap));
-                    return Err(self.rate_limited(retry_at));
-                }
-                Some(Lease::Unsupported) | None => return self.fetch_and_store().await,
-            }
-        }
-    }
-
-    /// Fetches while holding the refresh lease, then gives it up.
-    async fn fetch_under_lease(&self, holder: &str, purpose: Purpose) -> FlightResult {
-        // The previous holder may have stored its token between our read and our lease.
-        let outcome = self.load_or_fetch(purpose).await;
-        let released = self.storage.release_lease(self.key.as_str(), holder).await;
-        self.note(StorageOperation::ReleaseLease, released);
-        outcome
-    }
-
-    /// A token from the storage if it holds one good enough for `purpose`, else a new one.
-    async fn load_or_fetch(&self, purpose: Purpose) -> FlightResult {
-        match self.load(purpose).await {
-            Some(stored) => Ok(stored),
-            None => self.fetch_and_store().await,
-        }
-    }
-
-    /// A new token from the token endpoint, kept in the storage. A rate limit is kept there
-    /// too, so that no one sharing the storage asks again before it ends.
-    async fn fetch_and_store(&self) -> FlightResult {
-        let token = match self.endpoint.fetch(&self.counters).await {
-            Ok(token) => token,
-            Err(error) => {
-                count(&self.counters.failed_fetches);
-                let Error::RateLimited { retry_at, .. } = error else {
-                    return Err(error);
-                };
-                let retry_at = self.cool_down.extend(retry_at);
-                let shared = self.storage.cool_down(self.key.as_str(), retry_at).await;
-                self.note(StorageOperation::CoolDown, shared);
-                return Err(self.rate_limited(retry_at));
-            }
-        };
-        count(&self.counters.tokens_fetched);
-        tracing::debug!(key = %self.key, expires_at = %http_date(token.expires_at()), "fetched a new access token");
-        let cached = CachedToken::new(token, &self.settings.timing).map_err(|reason| {
-            Error::InvalidTokenResponse {
-                endpoint: self.endpoint.display.to_string(),
-                reason,
-            }
-        })?;
-        let kept = self.storage.set(self.key.as_str(), &cached.token).await;
-        self.note(StorageOperation::Write, kept);
-        Ok(Arc::new(cached))
-    }
-
     fn rate_limited(&self, retry_at: SystemTime) -> Error {
         Error::RateLimited {
             endpoint: self.endpoint.display.to_string(),
             retry_at,
-        }
-    }
-
-    /// Whether `token` is the one this cache last saw rejected by the API.
-    fn was_rejected(&self, token: &Token) -> bool {
-        self.current.load().as_ref().is_some_and(|cached| {
-            cached.is_rejected() && cached.token.access_token() == token.access_token()
-        })
-    }
-
-    /// A token from the storage good enough for `purpose`: fresh, and for a refresh ahead not
-    /// itself in its refresh window. Anything else is a miss: storage errors and unusable
-    /// values are logged, never passed on.
-    async fn load(&self, purpose: Purpose) -> Option<Arc<CachedToken>> {
-        let read = self.storage.get(self.key.as_str()).await;
-        let stored = self.note(StorageOperation::Read, read)??;
-        if self.was_rejected(&stored) {
-            // The storage could not remove it after the 401 (it was down, say): still no good.
-            tracing::debug!(key = %self.key, "the storage still holds the rejected token; fetching a new one");
-            return None;
-        }
-        let now = SystemTime::now();
-        match CachedToken::new(stored, &self.settings.timing) {
-            Ok(cached)
-                if cached.is_fresh_at(now)
-                    && (purpose == Purpose::Replace || !cached.is_due_at(now)) =>
-            {
-                count(&self.counters.shared_hits);
-                tracing::debug!(key = %self.key, "using the token from storage");
-                Some(Arc::new(cached))
-            }
-            Ok(_) => None,
-            Err(reason) => {
-                tracing::warn!(key = %self.key, %reason, "token storage holds an unusable token; fetching a new one");
-                None
-            }
-        }
-    }
-}
-
-/// The pauses of a middleware waiting for another's token: short at first (a token call takes
-/// tens of milliseconds), growing to 25 ms, with jitter so that waiters do not poll the
-/// storage in step; over after twice the lease's time to live. A request that waits starts at
-/// 2 ms; a refresh ahead, which holds up no request, starts at 10 ms and looks less often.
-struct LeaseWait {
-    started_at: SystemTime,
-    pauses: ExponentialBackoffTimed,
-    past: u32,
-}
-
-impl LeaseWait {
-    const LONGEST_PAUSE: Duration = Duration::from_millis(25);
-
-    fn new(lease_ttl: Duration, purpose: Purpose) -> Self {
-        let first_pause = match purpose {
-            Purpose::Replace => Duration::from_millis(2),
-            Purpose::RefreshAhead => Duration::from_millis(10),
-        };
-        Self {
-            started_at: SystemTime::now(),
-            pauses: ExponentialBackoff::builder()
-                .retry_bounds(first_pause, Self::LONGEST_PAUSE)
-                .jitter(Jitter::Bounded)
-                .build_with_total_retry_duration(lease_ttl.saturating_mul(2)),
-            past: 0,
-        }
-    }
-
-    /// How long to wait before looking again, or `None` when the wait is over.
-    fn next_pause(&mut self) -> Option<Duration> {
-        let decision = self.pauses.should_retry(self.started_at, self.past);
-        self.past = self.past.saturating_add(1);
-        match decision {
-            RetryDecision::Retry { execute_after } => Some(
-                execute_after
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default(),
-            ),
-            RetryDecision::DoNotRetry => None,
         }
     }
 }
@@ -447,17 +282,6 @@ mod tests {
 
     fn secret_of(cached: &CachedToken) -> &str {
         cached.token.access_token().secret()
-    }
-
-    #[test]
-    fn lease_waits_poll_often_and_end_after_twice_the_ttl() {
-        let mut wait = LeaseWait::new(Duration::from_secs(60), Purpose::Replace);
-        for _ in 0..50 {
-            let pause = wait.next_pause().expect("still waiting");
-            assert!(pause <= LeaseWait::LONGEST_PAUSE, "{pause:?}");
-        }
-        let mut over = LeaseWait::new(Duration::ZERO, Purpose::RefreshAhead);
-        assert_eq!(over.next_pause(), None);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
-//! Storage failures, logged so that an outage shows without flooding the logs: the first failure
-//! is a warning, the ones after it are `debug` events until the interval has passed, and the
-//! first success after a failure says that the storage works again.
+//! Storage failures, logged so that an outage shows without flooding the logs.
+//!
+//! The first failure is a warning, the ones after it are `debug` events until the interval has
+//! passed, and the first success after a failure says that the storage works again.
 
 use std::fmt;
 use std::sync::Mutex;

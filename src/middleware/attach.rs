@@ -1,5 +1,6 @@
-//! Which requests get a token. A bearer token is a credential: whoever holds it is the client,
-//! so it goes only where it is meant to go.
+//! Which requests get a token: a bearer token goes only where it is meant to go.
+//!
+//! A bearer token is a credential: whoever holds it is the client.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,5 +1,11 @@
-//! [`ClientCredentials`]: the middleware that attaches a token to every request, and replays a
-//! request once after a 401.
+//! [`ClientCredentials`]: the middleware that attaches a token, and replays once after a 401.
+//!
+//! The request side of the flow: where tokens go (`attach`), how the middleware is configured
+//! (`builder`) and the Auth0 preset (`auth0`) live beside it.
+
+pub(crate) mod attach;
+pub(crate) mod auth0;
+pub(crate) mod builder;
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,10 +15,9 @@ use http::{Extensions, StatusCode, header::AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
-use crate::attach::AttachRules;
-use crate::builder::ClientCredentialsBuilder;
 use crate::cache::TokenCache;
 use crate::error::Error;
+use crate::middleware::attach::AttachRules;
 use crate::stats::{Stats, count};
 use crate::token::Token;
 
@@ -32,27 +37,6 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// Starts building a middleware for the given token endpoint and client credentials.
-    ///
-    /// Nothing is checked or sent until [`build`](ClientCredentialsBuilder::build).
-    ///
-    /// # Example
-    /// ```
-    /// use reqwest_alf::ClientCredentials;
-    ///
-    /// let auth = ClientCredentials::builder("https://tenant.example/oauth/token", "id", "secret")
-    ///     .audience("https://api.example")
-    ///     .build()?;
-    /// # Ok::<(), reqwest_alf::Error>(())
-    /// ```
-    pub fn builder(
-        token_endpoint: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<String>,
-    ) -> ClientCredentialsBuilder {
-        ClientCredentialsBuilder::new(token_endpoint, client_id, client_secret)
-    }
-
     pub(crate) fn new(attach: AttachRules, cache: TokenCache) -> Self {
         Self {
             cache: Arc::new(cache),

@@ -1,7 +1,11 @@
 //! Which failed token requests are worth another try, and how long to wait before it.
 //!
-//! Classification lives here alone: connection failures, timeouts, 5xx, 408 and 429 are
-//! retried; everything else (a rejected client, a bad request, an unusable body) is final.
+//! Connection failures, timeouts, 5xx, 408 and 429 are retried; everything else (a rejected
+//! client, a bad request, an unusable body) is final. Which statuses those are is one rule,
+//! kept with the error type (`is_retryable_status`) so that [`Error::is_retryable`] says the
+//! same as the retries do.
+//!
+//! [`Error::is_retryable`]: crate::Error::is_retryable
 
 use std::time::{Duration, SystemTime};
 
@@ -16,13 +20,6 @@ pub(crate) fn default_policy() -> ExponentialBackoff {
         .retry_bounds(Duration::from_millis(100), Duration::from_secs(10))
         .jitter(Jitter::Bounded)
         .build_with_max_retries(3)
-}
-
-/// Whether an answer with this status may succeed if asked again.
-pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// Whether a failure to get an answer at all may pass: connection refused or reset, timeouts, a
@@ -113,22 +110,6 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(name, HeaderValue::from_str(value).unwrap());
         headers
-    }
-
-    #[test]
-    fn only_transient_statuses_are_retried() {
-        for code in [500, 502, 503, 504, 408, 429] {
-            assert!(
-                is_retryable_status(StatusCode::from_u16(code).unwrap()),
-                "{code}"
-            );
-        }
-        for code in [200, 301, 400, 401, 403, 404, 405, 415] {
-            assert!(
-                !is_retryable_status(StatusCode::from_u16(code).unwrap()),
-                "{code}"
-            );
-        }
     }
 
     #[test]

@@ -1,14 +1,13 @@
-//! The Auth0 preset: a tenant's domain is all it takes to get the token endpoint, client
-//! authentication and default lifetime right.
+//! The Auth0 preset: a tenant's domain sets the token endpoint, client auth and lifetime.
 
 use std::time::Duration;
 
 use url::Url;
 
-use crate::builder::ClientCredentialsBuilder;
-use crate::client_auth::AuthMethod;
+use crate::endpoint::client_auth::AuthMethod;
 use crate::error::{ConfigError, printable_without_userinfo};
 use crate::middleware::ClientCredentials;
+use crate::middleware::builder::ClientCredentialsBuilder;
 
 /// The lifetime of an Auth0 token whose response has no `expires_in`: Auth0's default for
 /// machine-to-machine tokens (the Management API's included) is 24 hours.

@@ -1,5 +1,12 @@
-//! The token request (RFC 6749 §4.4): form body, client authentication, retries, and reading
-//! the answer into a [`Token`] or a typed [`Error`].
+//! The token request (RFC 6749 §4.4): one fetch, its attempts and its retries.
+//!
+//! [`TokenEndpoint::fetch`] sends the form body with the client's authentication, retries where a
+//! retry can help, and reads the answer into a [`Token`] or a typed [`Error`].
+
+pub(crate) mod client_assertion;
+pub(crate) mod client_auth;
+mod response;
+pub(crate) mod retry;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -9,13 +16,12 @@ use http::{HeaderValue, StatusCode};
 use retry_policies::policies::ExponentialBackoff;
 use url::Url;
 
-use crate::client_auth::ClientAuthentication;
-use crate::error::{
-    Error, LONG_VALUE, OAuthError, SHORT_VALUE, TokenResponseError, http_date, printable,
-};
-use crate::retry;
+use crate::endpoint::client_auth::ClientAuthentication;
+use crate::endpoint::response::{parse_oauth_error, parse_token_response, read_capped};
+use crate::error::{Error, OAuthError, TokenResponseError, is_retryable_status};
 use crate::stats::{Counters, count};
-use crate::token::{Token, parse_token_response};
+use crate::time::http_date;
+use crate::token::Token;
 
 /// Everything needed to ask the authorization server for a token.
 pub(crate) struct TokenEndpoint {
@@ -52,7 +58,7 @@ impl Failure {
     fn is_retryable(&self) -> bool {
         match self {
             Failure::Transport(error) => retry::is_retryable_transport(error),
-            Failure::Status { status, .. } => retry::is_retryable_status(*status),
+            Failure::Status { status, .. } => is_retryable_status(*status),
             Failure::Response(_) | Failure::Unsendable(_) => false,
         }
     }
@@ -187,7 +193,9 @@ impl TokenEndpoint {
         }
         let status = response.status();
         let retry_at = retry::retry_at(status, response.headers(), SystemTime::now());
-        let body = read_capped(&mut response, self.max_body_bytes).await?;
+        let body = read_capped(&mut response, self.max_body_bytes)
+            .await
+            .map_err(Failure::Transport)?;
 
         if !status.is_success() {
             return Err(Failure::Status {
@@ -200,75 +208,5 @@ impl TokenEndpoint {
             self.max_body_bytes,
         )))?;
         parse_token_response(&body, sent_at, self.default_expires_in).map_err(Failure::Response)
-    }
-}
-
-/// The whole body, or `None` once it grows past `max` bytes (the rest is not read).
-async fn read_capped(
-    response: &mut reqwest::Response,
-    max: usize,
-) -> Result<Option<Vec<u8>>, Failure> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
-        if body.len() + chunk.len() > max {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
-}
-
-/// An RFC 6749 §5.2 error body, if that is what this is.
-fn parse_oauth_error(body: &[u8]) -> Option<OAuthError> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let text = |name: &str, max: usize| {
-        value
-            .get(name)
-            .and_then(serde_json::Value::as_str)
-            .map(|s| printable(s, max))
-    };
-    Some(OAuthError {
-        error: text("error", SHORT_VALUE)?,
-        description: text("error_description", LONG_VALUE),
-        uri: text("error_uri", LONG_VALUE),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oauth_errors_are_read_from_json_bodies() {
-        let error = parse_oauth_error(
-            br#"{"error":"invalid_client","error_description":"Unauthorized","error_uri":"https://e/x"}"#,
-        )
-        .unwrap();
-        assert_eq!(error.error(), "invalid_client");
-        assert_eq!(error.description(), Some("Unauthorized"));
-        assert_eq!(error.uri(), Some("https://e/x"));
-    }
-
-    #[test]
-    fn bodies_without_an_error_code_are_not_oauth_errors() {
-        for body in [
-            &b"<html>oops</html>"[..],
-            b"{}",
-            br#"{"error":42}"#,
-            b"",
-            b"[1]",
-        ] {
-            assert_eq!(parse_oauth_error(body), None);
-        }
-    }
-
-    #[test]
-    fn long_descriptions_are_capped() {
-        let body = format!(
-            r#"{{"error":"invalid_request","error_description":"{}"}}"#,
-            "x".repeat(10_000)
-        );
-        let error = parse_oauth_error(body.as_bytes()).unwrap();
-        assert_eq!(error.description().unwrap().chars().count(), LONG_VALUE + 1);
     }
 }

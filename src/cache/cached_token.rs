@@ -1,5 +1,4 @@
-//! A token as the cache holds it: its header built once, and the moments at which it is due
-//! for a refresh and at which it counts as expired, worked out once.
+//! A token as the cache holds it: its header and its due and stale moments, worked out once.
 
 use std::time::{Duration, SystemTime};
 

@@ -1,10 +1,9 @@
-//! The rate-limit cool-down of one middleware: until when the token endpoint is left alone,
-//! because it said it is rate limiting this client.
+//! The rate-limit cool-down of one middleware: until when the token endpoint is left alone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::token::unix_millis;
+use crate::time::unix_millis;
 
 /// The end of the current cool-down, in UNIX milliseconds; 0 for none. One atomic, so checking
 /// it costs a request nothing worth counting.

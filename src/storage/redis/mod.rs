@@ -1,55 +1,26 @@
-//! [`RedisStorage`]: tokens kept in Redis, so that every process pointed at the same Redis uses
-//! one token.
+//! [`RedisStorage`]: tokens kept in Redis, one token for every process that points at it.
+
+mod scripts;
+mod value;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, RedisError, Script};
+use redis::{ConnectionAddr, RedisError};
 use tokio::sync::OnceCell;
 
-use super::{Lease, StorageError, TokenStorage};
 use crate::error::{ConfigError, Error};
-use crate::token::{Token, unix_millis};
-
-/// Deletes `KEYS[1]` only if it holds a token whose `access_token` is `ARGV[1]`, in one step on
-/// the server. A value that is not JSON is left alone: it is a miss, and the next write replaces
-/// it.
-const REMOVE_IF_SAME: &str = r#"
-local value = redis.call('GET', KEYS[1])
-if not value then return 0 end
-local ok, stored = pcall(cjson.decode, value)
-if ok and type(stored) == 'table' and stored.access_token == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"#;
-
-static REMOVE_IF_SAME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REMOVE_IF_SAME));
-
-/// Takes the refresh lease `KEYS[1]` for holder `ARGV[1]` for `ARGV[2]` milliseconds, unless
-/// the cool-down `KEYS[2]` is set: returns its value (UNIX milliseconds) then, else 1 when the
-/// lease was taken and 0 when another holder has it. One step, so no caller slips between the
-/// cool-down check and the lease.
-const TRY_LEASE: &str = r#"
-local cooling_until = redis.call('GET', KEYS[2])
-if cooling_until then return cooling_until end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"#;
-
-static TRY_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TRY_LEASE));
-
-/// Deletes the lease `KEYS[1]` only if holder `ARGV[1]` still has it.
-const RELEASE_LEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#;
-
-static RELEASE_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LEASE));
+use crate::storage::redis::scripts::{
+    RELEASE_LEASE_SCRIPT, REMOVE_IF_SAME_SCRIPT, TRY_LEASE_SCRIPT, px, read_lease,
+};
+use crate::storage::redis::value::{decode, encode};
+use crate::storage::{Lease, StorageError, TokenStorage};
+use crate::time::unix_millis;
+use crate::token::Token;
 
 /// Tokens kept in Redis: one token for every middleware, in every process, that points at the
 /// same Redis with the same settings. Needs the cargo feature `redis`.
@@ -344,29 +315,6 @@ impl TokenStorage for RedisStorage {
     }
 }
 
-/// `duration` as the milliseconds of a `PX` argument: at least 1 (Redis refuses 0), at most
-/// what a u64 holds.
-fn px(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
-/// The lease script's answer: 1, 0, or the cool-down's end in UNIX milliseconds.
-fn read_lease(answer: &redis::Value) -> Option<Lease> {
-    match answer {
-        redis::Value::Int(1) => Some(Lease::Acquired),
-        redis::Value::Int(0) => Some(Lease::HeldElsewhere),
-        redis::Value::BulkString(bytes) => {
-            let millis: u64 = std::str::from_utf8(bytes).ok()?.trim().parse().ok()?;
-            UNIX_EPOCH
-                .checked_add(Duration::from_millis(millis))
-                .map(Lease::CoolingDown)
-        }
-        _ => None,
-    }
-}
-
 impl fmt::Debug for RedisStorage {
     /// Where the Redis is, never who logs in to it or with what password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -402,124 +350,9 @@ enum RedisStorageError {
     CorruptValue { key: String, reason: &'static str },
 }
 
-/// A token's stored value and the Redis TTL that makes it vanish when the token expires; `None`
-/// when it has expired already. The TTL counts to the stored expiry (to the millisecond,
-/// rounded down), so Redis never keeps a token longer than the value says it is good for.
-fn encode(token: &Token, now: SystemTime) -> Option<(String, Duration)> {
-    let value = serde_json::to_string(token).ok()?;
-    let stored_expiry = UNIX_EPOCH + Duration::from_millis(unix_millis(token.expires_at()));
-    let ttl = stored_expiry.duration_since(now).ok()?;
-    (ttl >= Duration::from_millis(1)).then_some((value, ttl))
-}
-
-/// A stored value read back. The reason names the kind of damage only: serde's messages can
-/// quote the value, which may hold a token.
-fn decode(bytes: &[u8]) -> Result<Token, &'static str> {
-    serde_json::from_slice(bytes).map_err(|error| match error.classify() {
-        serde_json::error::Category::Eof => "truncated JSON",
-        serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not JSON",
-        serde_json::error::Category::Data => "JSON, but not a token",
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::AccessToken;
-
-    fn at(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    fn token(issued: u64, expires: u64) -> Token {
-        Token::new(AccessToken::new("tok.en-1"), at(issued), at(expires))
-    }
-
-    #[test]
-    fn the_value_holds_token_type_and_absolute_expiry() {
-        let (value, _) = encode(&token(1_000, 4_600), at(1_000)).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&value).unwrap();
-        assert_eq!(json["access_token"], "tok.en-1");
-        assert_eq!(json["token_type"], "Bearer");
-        assert_eq!(json["issued_at"], 1_000.0);
-        assert_eq!(json["expires_at"], 4_600.0);
-    }
-
-    #[test]
-    fn the_ttl_is_the_remaining_lifetime() {
-        let now = at(2_000) + Duration::from_millis(250);
-        let (_, ttl) = encode(&token(1_000, 4_600), now).unwrap();
-        assert_eq!(ttl, Duration::from_millis(2_599_750));
-    }
-
-    #[test]
-    fn the_ttl_counts_to_the_millisecond_the_value_says() {
-        let expires = at(4_600) + Duration::from_micros(900_700);
-        let token = Token::new(AccessToken::new("t"), at(1_000), expires);
-        let (_, ttl) = encode(&token, at(4_599)).unwrap();
-        assert_eq!(ttl, Duration::from_millis(1_900));
-    }
-
-    #[test]
-    fn an_expired_token_is_not_written() {
-        assert!(encode(&token(1_000, 2_000), at(2_000)).is_none());
-        assert!(encode(&token(1_000, 2_000), at(3_000)).is_none());
-    }
-
-    #[test]
-    fn a_value_reads_back_as_the_same_token() {
-        let original = token(1_000, 4_600).with_scope("read:fruits");
-        let (value, _) = encode(&original, at(1_000)).unwrap();
-        assert_eq!(decode(value.as_bytes()).unwrap(), original);
-    }
-
-    #[test]
-    fn damaged_values_are_errors_that_quote_nothing() {
-        let cases: [(&[u8], &str); 7] = [
-            (b"", "truncated JSON"),
-            (br#"{"access_token":"tok.en-1","tok"#, "truncated JSON"),
-            (b"\xff\xfe garbage", "not JSON"),
-            (b"tok.en-1", "not JSON"),
-            (br#"{"access_token":"tok.en-1"}"#, "JSON, but not a token"),
-            (
-                br#"{"access_token":1,"token_type":"tok.en-1","issued_at":1,"expires_at":2}"#,
-                "JSON, but not a token",
-            ),
-            (
-                br#"{"access_token":"a","token_type":"mac","issued_at":1,"expires_at":2}"#,
-                "JSON, but not a token",
-            ),
-        ];
-        for (value, reason) in cases {
-            assert_eq!(
-                decode(value),
-                Err(reason),
-                "{}",
-                String::from_utf8_lossy(value)
-            );
-        }
-    }
-
-    #[test]
-    fn lease_answers_are_read_and_damage_is_refused() {
-        use redis::Value;
-        assert_eq!(read_lease(&Value::Int(1)), Some(Lease::Acquired));
-        assert_eq!(read_lease(&Value::Int(0)), Some(Lease::HeldElsewhere));
-        assert_eq!(
-            read_lease(&Value::BulkString(b"1700000000250".to_vec())),
-            Some(Lease::CoolingDown(
-                at(1_700_000_000) + Duration::from_millis(250)
-            ))
-        );
-        for damaged in [
-            Value::BulkString(b"soon".to_vec()),
-            Value::BulkString(b"-5".to_vec()),
-            Value::Int(7),
-            Value::Nil,
-        ] {
-            assert_eq!(read_lease(&damaged), None, "{damaged:?}");
-        }
-    }
 
     #[test]
     fn lease_and_cool_down_keys_sit_next_to_the_token() {

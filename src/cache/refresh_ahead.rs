@@ -1,5 +1,6 @@
-//! Refreshing ahead: at most one background refresh at a time per middleware, and after a
-//! failed one, a pause (the retry policy's backoff, or the server's own time) before the next.
+//! Refreshing ahead: one background refresh at a time, and a pause after a failed one.
+//!
+//! The pause is the retry policy's backoff, or the server's own time.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -7,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use retry_policies::policies::ExponentialBackoff;
 use retry_policies::{RetryDecision, RetryPolicy};
 
-use crate::token::unix_millis;
+use crate::time::unix_millis;
 
 /// The state of one middleware's background refreshes.
 #[derive(Debug, Default)]

@@ -1,0 +1,83 @@
+//! [`ConfigError`]: the settings the builder refuses, each with what to do instead.
+
+/// A setting the builder refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The token endpoint is not a URL.
+    #[error("the token endpoint is not a valid URL: {0}")]
+    InvalidTokenEndpoint(String),
+    /// The token endpoint is neither `http` nor `https`.
+    #[error("the token endpoint must use https (or http to a loopback host), not {0:?}")]
+    UnsupportedScheme(String),
+    /// The token endpoint is plain `http` to a host that is not loopback.
+    #[error(
+        "the token endpoint uses plain http to {0}, which would send the client secret in the \
+         clear — use https, or allow_insecure_http(true) on a trusted network"
+    )]
+    InsecureTokenEndpoint(String),
+    /// The token endpoint URL holds a user name or password.
+    #[error(
+        "the token endpoint URL holds credentials — pass the client id and secret to the \
+         builder instead"
+    )]
+    CredentialsInUrl,
+    /// The client id is empty.
+    #[error("the client id is empty")]
+    EmptyClientId,
+    /// The client secret is empty.
+    #[error("the client secret is empty")]
+    EmptyClientSecret,
+    /// An option was given an empty value.
+    #[error("{0} is empty — leave it out instead")]
+    EmptyValue(&'static str),
+    /// An extra form parameter would override one the crate sets itself.
+    #[error("extra parameter {0:?} is set by the crate itself and cannot be overridden")]
+    ReservedParameter(String),
+    /// A duration option is out of range.
+    #[error("{option} must be {expected}")]
+    InvalidDuration {
+        /// The builder option.
+        option: &'static str,
+        /// The accepted range.
+        expected: &'static str,
+    },
+    /// A size option is out of range.
+    #[error("{option} must be {expected}")]
+    InvalidSize {
+        /// The builder option.
+        option: &'static str,
+        /// The accepted range.
+        expected: &'static str,
+    },
+    /// An origin given to `only_for` is not `scheme://host[:port]`.
+    #[error("only_for takes origins like https://api.example.com[:port]: {0}")]
+    InvalidOrigin(String),
+    /// The refresh window is not a share of a token's lifetime.
+    #[error(
+        "refresh_window must be a share of the token's lifetime between 0 and 1, both excluded \
+         (0.25 is the last quarter); use refresh_ahead(false) to turn refreshing ahead off"
+    )]
+    InvalidRefreshWindow,
+    /// The retry policy's bounds are the wrong way round.
+    #[error("token_retry: min_retry_interval is longer than max_retry_interval")]
+    InvalidRetryPolicy,
+    /// The default HTTP client for token requests could not be built.
+    #[error("could not build the HTTP client for token requests: {0}")]
+    HttpClient(String),
+    /// The Auth0 domain is not a bare host name.
+    #[error(
+        "the Auth0 domain must be a host name like tenant.eu.auth0.com, without https:// or a \
+         path: {0}"
+    )]
+    InvalidAuth0Domain(String),
+    /// The private key for `private_key_jwt` cannot sign client assertions.
+    #[error("the private key cannot be used: {0}")]
+    InvalidPrivateKey(&'static str),
+    /// The Redis URL given to [`RedisStorage::from_url`](crate::RedisStorage::from_url) is not
+    /// one. The message never repeats the URL, which may hold a password.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[error("invalid Redis URL: {0}")]
+    InvalidRedisUrl(String),
+}

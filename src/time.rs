@@ -1,0 +1,82 @@
+//! Points in time as the crate writes and reads them, and bounds that keep arithmetic safe.
+//!
+//! UNIX seconds and milliseconds, stored times, HTTP dates.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The longest `expires_in` taken at face value (ten years); a longer one is an error, as it can
+/// only be a mistake and would overflow time arithmetic on some platforms.
+pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// The last second of the year 9999, in UNIX seconds: the last an HTTP date can hold, and the
+/// last stored time taken for a time rather than damage.
+const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+
+/// `time` in whole UNIX seconds, rounded down: how times are put in JWT claims.
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// `time` in whole UNIX milliseconds, rounded down: the precision of stored times.
+pub(crate) fn unix_millis(time: SystemTime) -> u64 {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+/// A stored time (UNIX seconds, milliseconds as a fraction) back as a [`SystemTime`]; `None`
+/// for a value no token could hold (negative, NaN, after the year 9999).
+pub(crate) fn from_stored_seconds(seconds: f64) -> Option<SystemTime> {
+    if !(0.0..=LAST_SECOND_OF_9999 as f64).contains(&seconds) {
+        return None; // NaN too
+    }
+    // In range, so the product fits a u64 and `as` only drops what is below a millisecond.
+    Some(UNIX_EPOCH + Duration::from_millis((seconds * 1000.0).round() as u64))
+}
+
+/// A time as stored: UNIX seconds with milliseconds as a fraction.
+pub(crate) fn to_stored_seconds(time: SystemTime) -> f64 {
+    unix_millis(time) as f64 / 1000.0
+}
+
+/// `time` as an HTTP date, as `Retry-After` gives it; times an HTTP date cannot hold are
+/// described instead (formatting them would panic).
+pub(crate) fn http_date(time: SystemTime) -> String {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(since) if since <= Duration::from_secs(LAST_SECOND_OF_9999) => {
+            httpdate::fmt_http_date(time)
+        }
+        _ => "a time out of range".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_end_with_the_year_9999() {
+        let last = UNIX_EPOCH + Duration::from_secs(LAST_SECOND_OF_9999);
+        assert_eq!(http_date(last), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(
+            http_date(last + Duration::from_secs(1)),
+            "a time out of range"
+        );
+    }
+
+    #[test]
+    fn stored_times_end_with_the_year_9999_and_are_never_negative() {
+        let last = LAST_SECOND_OF_9999 as f64;
+        assert_eq!(
+            from_stored_seconds(last),
+            Some(UNIX_EPOCH + Duration::from_secs(LAST_SECOND_OF_9999))
+        );
+        for damaged in [last + 1.0, -0.001, f64::NAN, f64::INFINITY] {
+            assert_eq!(from_stored_seconds(damaged), None, "{damaged}");
+        }
+    }
+}
