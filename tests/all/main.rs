@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod attach;
 #[cfg(feature = "default-tls")]
 mod auth0;
