@@ -110,7 +110,8 @@
 //!   [`only_for`](ClientCredentialsBuilder::only_for) and
 //!   [`attach_when`](ClientCredentialsBuilder::attach_when) narrow it further. Other requests
 //!   are sent untouched (no token fetched, no replay). reqwest drops the token when it follows
-//!   a redirect to another origin.
+//!   a redirect to another origin, so a 401 from there is not held against the token: it goes
+//!   to the caller as it is, with no replay.
 //! - **Hostile servers.** A token response is read with a size cap and a time limit; an
 //!   answer that came through a redirect is refused.
 //! - **Secrets.** The client secret, private keys and access tokens never appear in `Debug`

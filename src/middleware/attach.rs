@@ -115,6 +115,13 @@ impl fmt::Debug for AttachRules {
     }
 }
 
+/// Whether an answer to a request sent to `sent_to` came from where the token went. When a
+/// redirect leads to another origin (scheme, host or port), reqwest drops `Authorization`: a
+/// 401 from there never saw the token, and says nothing about it.
+pub(crate) fn answered_where_sent(sent_to: &Url, answered_from: &Url) -> bool {
+    sent_to.origin() == answered_from.origin()
+}
+
 /// `localhost`, `*.localhost`, 127.0.0.0/8 and `::1`: traffic that never leaves the machine.
 pub(crate) fn is_loopback(host: &Host<&str>) -> bool {
     match host {
@@ -137,6 +144,21 @@ mod tests {
 
     fn request(url: &str) -> Request {
         Request::new(reqwest::Method::GET, Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn a_401_counts_only_from_the_origin_the_token_went_to() {
+        let sent = Url::parse("https://api.example/old?x=1").unwrap();
+        for (answered, same) in [
+            ("https://api.example/new", true),
+            ("https://api.example:443/x", true),
+            ("https://api.example:8443/x", false),
+            ("http://api.example/x", false),
+            ("https://login.example/x", false),
+        ] {
+            let answered = Url::parse(answered).unwrap();
+            assert_eq!(answered_where_sent(&sent, &answered), same, "{answered}");
+        }
     }
 
     #[test]

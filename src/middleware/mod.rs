@@ -17,7 +17,7 @@ use reqwest_middleware::{Middleware, Next};
 
 use crate::cache::TokenCache;
 use crate::error::Error;
-use crate::middleware::attach::AttachRules;
+use crate::middleware::attach::{AttachRules, answered_where_sent};
 use crate::stats::{Stats, count};
 use crate::token::Token;
 
@@ -131,9 +131,23 @@ impl Middleware for ClientCredentials {
             .headers_mut()
             .insert(AUTHORIZATION, used.header.clone());
         let replay = request.try_clone();
+        // Where the token went, should a 401 come back; `replay` keeps it when it exists.
+        let streamed_to = replay.is_none().then(|| request.url().clone());
 
         let response = next.clone().run(request, extensions).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let sent_to = replay.as_ref().map(Request::url).or(streamed_to.as_ref());
+        if let Some(sent_to) = sent_to
+            && !answered_where_sent(sent_to, response.url())
+        {
+            tracing::debug!(
+                key = %self.cache.key,
+                answered_from = %response.url().origin().ascii_serialization(),
+                "the 401 came from another origin a redirect led to, which never saw the token: \
+                 the token is kept and the request is not replayed"
+            );
             return Ok(response);
         }
         // Replayed or not, the rejected token must not serve the next request.

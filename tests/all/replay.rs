@@ -4,7 +4,7 @@ use futures_util::stream;
 use httpmock::MockServer;
 use reqwest_alf::MemoryStorage;
 
-use crate::support;
+use crate::support::{self, logs};
 
 #[tokio::test]
 async fn a_401_gets_a_new_token_and_replays_once() {
@@ -213,4 +213,86 @@ async fn if_no_new_token_can_be_had_after_a_401_the_caller_gets_the_error() {
     first.assert_calls_async(1).await;
     refused.assert_calls_async(1).await;
     revoked.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn a_401_from_another_origin_a_redirect_led_to_keeps_the_token_and_is_not_replayed() {
+    let captured = logs::crate_logs();
+    let (auth, api, elsewhere) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let moved = api
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path("/fruits")
+                .header("authorization", "Bearer token-1");
+            then.status(302)
+                .header("location", elsewhere.url("/fruits"));
+        })
+        .await;
+    // reqwest drops the token on the way to another origin: this server never sees it.
+    let refusing = elsewhere
+        .mock_async(|when, then| {
+            when.path("/fruits").header_missing("authorization");
+            then.status(401);
+        })
+        .await;
+    let auth_middleware = support::builder(&auth)
+        .audience("https://redirected-401.example")
+        .build()
+        .unwrap();
+    let client = support::client(auth_middleware);
+
+    for _ in 0..3 {
+        let response = client
+            .post(api.url("/fruits"))
+            .body("name=cherry")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.url().origin(),
+            url::Url::parse(&elsewhere.base_url()).unwrap().origin()
+        );
+    }
+
+    assert_eq!(token_calls.get(), 1, "the token was never rejected");
+    moved.assert_calls_async(3).await;
+    refusing.assert_calls_async(3).await;
+    let logged = captured.text();
+    let why = logged
+        .lines()
+        .filter(|line| line.contains("DEBUG") && line.contains("never saw the token"))
+        .count();
+    assert!(why >= 3, "each unreplayed 401 says why: {logged}");
+}
+
+#[tokio::test]
+async fn a_401_after_a_redirect_within_the_origin_gets_a_new_token_and_one_replay() {
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let moved = api
+        .mock_async(|when, then| {
+            when.method("GET").path("/old-fruits");
+            then.status(302).header("location", "/fruits");
+        })
+        .await;
+    let revoked = support::api_rejecting(&api, "token-1").await;
+    let accepted = support::api_accepting(&api, "token-2").await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let response = client.get(api.url("/old-fruits")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(token_calls.get(), 2);
+    moved.assert_calls_async(2).await;
+    revoked.assert_calls_async(1).await;
+    accepted.assert_calls_async(1).await;
 }
