@@ -99,7 +99,9 @@
 //!   `access_token`, has a token that cannot go in a header, a `token_type` other than `Bearer`
 //!   or an `expires_in` that is not between 1 s and 10 years is such an error, never a panic.
 //!   Storage failures never fail a request: a failed read is a miss, a failed write is logged,
-//!   and a storage that keeps failing is reported once a minute, not once per request.
+//!   and a storage that keeps failing is reported once a minute, not once per request. A
+//!   storage that stops answering costs one fetch its timeout; it is then left alone until a
+//!   read in the background gets an answer.
 //! - **Sharing across processes.** Give every process a [`RedisStorage`] (feature `redis`) on
 //!   the same Redis and they use one token: the first to need one takes the refresh lease,
 //!   fetches and stores it, the others wait for it and read it. One token call per refresh for

@@ -12,8 +12,10 @@ mod lease_wait;
 mod obtain;
 mod refresh_ahead;
 mod single_flight;
+mod storage_breaker;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,10 +26,11 @@ use crate::cache::cool_down::CoolDown;
 use crate::cache::fault_log::{FaultLog, StorageOperation};
 use crate::cache::refresh_ahead::RefreshAhead;
 use crate::cache::single_flight::SingleFlight;
+use crate::cache::storage_breaker::{StorageBreaker, is_timeout};
 use crate::endpoint::TokenEndpoint;
 use crate::error::Error;
 use crate::stats::{Counters, count};
-use crate::storage::{StorageKey, TokenStorage};
+use crate::storage::{StorageError, StorageKey, TokenStorage};
 use crate::time::http_date;
 use crate::token::Token;
 
@@ -60,6 +63,7 @@ pub(crate) struct TokenCache {
     cool_down: CoolDown,
     pub(crate) counters: Counters,
     faults: FaultLog,
+    breaker: Arc<StorageBreaker>,
 }
 
 impl TokenCache {
@@ -81,6 +85,7 @@ impl TokenCache {
             cool_down: CoolDown::default(),
             counters: Counters::default(),
             faults,
+            breaker: Arc::default(),
         }
     }
 
@@ -203,19 +208,38 @@ impl TokenCache {
             let marked = Arc::new(cached.rejected());
             self.current.compare_and_swap(&current, Some(marked));
         }
-        let removed = self
-            .storage
-            .remove_if_same(self.key.as_str(), rejected)
-            .await;
-        self.note(StorageOperation::Remove, removed);
+        let remove = self.storage.remove_if_same(self.key.as_str(), rejected);
+        self.with_storage(StorageOperation::Remove, remove).await;
+    }
+
+    /// Makes one storage call, unless the storage is being left alone after a timeout: its
+    /// value, or `None` when it was skipped or failed. A timeout opens the breaker, so that
+    /// the rest of this fetch, and the fetches after it, do not wait for the storage again.
+    async fn with_storage<T>(
+        &self,
+        operation: StorageOperation,
+        call: impl Future<Output = Result<T, StorageError>>,
+    ) -> Option<T> {
+        if !self.breaker.allows(SystemTime::now()) {
+            return None;
+        }
+        let outcome = call.await;
+        if let Err(error) = &outcome
+            && is_timeout(error)
+            && self
+                .breaker
+                .open(&self.storage, &self.key, SystemTime::now())
+        {
+            tracing::warn!(
+                key = %self.key,
+                "the token storage did not answer in time; tokens are fetched without it until it answers again"
+            );
+        }
+        self.note(operation, outcome)
     }
 
     /// Hands a storage call's outcome to the fault log and the counters, and its value back.
-    fn note<T>(
-        &self,
-        operation: StorageOperation,
-        outcome: Result<T, crate::StorageError>,
-    ) -> Option<T> {
+    fn note<T>(&self, operation: StorageOperation, outcome: Result<T, StorageError>) -> Option<T> {
         match outcome {
             Ok(value) => {
                 self.faults.succeeded(&self.key);

@@ -34,9 +34,8 @@ impl TokenCache {
             }
             let lease = self
                 .storage
-                .try_lease(self.key.as_str(), &holder, lease_ttl)
-                .await;
-            match self.note(StorageOperation::TakeLease, lease) {
+                .try_lease(self.key.as_str(), &holder, lease_ttl);
+            match self.with_storage(StorageOperation::TakeLease, lease).await {
                 Some(Lease::Acquired) => return self.fetch_under_lease(&holder, purpose).await,
                 Some(Lease::HeldElsewhere) => {
                     let wait = wait.get_or_insert_with(|| {
@@ -68,8 +67,9 @@ impl TokenCache {
     async fn fetch_under_lease(&self, holder: &str, purpose: Purpose) -> FlightResult {
         // The previous holder may have stored its token between our read and our lease.
         let outcome = self.load_or_fetch(purpose).await;
-        let released = self.storage.release_lease(self.key.as_str(), holder).await;
-        self.note(StorageOperation::ReleaseLease, released);
+        let release = self.storage.release_lease(self.key.as_str(), holder);
+        self.with_storage(StorageOperation::ReleaseLease, release)
+            .await;
         outcome
     }
 
@@ -92,8 +92,8 @@ impl TokenCache {
                     return Err(error);
                 };
                 let retry_at = self.cool_down.extend(retry_at);
-                let shared = self.storage.cool_down(self.key.as_str(), retry_at).await;
-                self.note(StorageOperation::CoolDown, shared);
+                let share = self.storage.cool_down(self.key.as_str(), retry_at);
+                self.with_storage(StorageOperation::CoolDown, share).await;
                 return Err(self.rate_limited(retry_at));
             }
         };
@@ -105,8 +105,8 @@ impl TokenCache {
                 reason,
             }
         })?;
-        let kept = self.storage.set(self.key.as_str(), &cached.token).await;
-        self.note(StorageOperation::Write, kept);
+        let keep = self.storage.set(self.key.as_str(), &cached.token);
+        self.with_storage(StorageOperation::Write, keep).await;
         Ok(Arc::new(cached))
     }
 
@@ -121,8 +121,8 @@ impl TokenCache {
     /// itself in its refresh window. Anything else is a miss: storage errors and unusable
     /// values are logged, never passed on.
     async fn load(&self, purpose: Purpose) -> Option<Arc<CachedToken>> {
-        let read = self.storage.get(self.key.as_str()).await;
-        let stored = self.note(StorageOperation::Read, read)??;
+        let read = self.storage.get(self.key.as_str());
+        let stored = self.with_storage(StorageOperation::Read, read).await??;
         if self.was_rejected(&stored) {
             // The storage could not remove it after the 401 (it was down, say): still no good.
             tracing::debug!(key = %self.key, "the storage still holds the rejected token; fetching a new one");

@@ -46,6 +46,12 @@ pub type StorageError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// gets its token. A value that cannot be read back should be reported as a miss (`Ok(None)`)
 /// or an error, never a panic.
 ///
+/// A storage that did not answer in time should say so with an error that has a
+/// [`std::io::Error`] of kind [`TimedOut`](std::io::ErrorKind::TimedOut) in its chain of
+/// sources (or is one). The middleware then leaves the storage alone, for the rest of that
+/// fetch and the fetches after it, until a [`get`](TokenStorage::get) in the background (once a
+/// second) gets an answer: a hung storage costs one fetch one timeout, not one per call.
+///
 /// # Example
 /// A storage that keeps tokens in a `Mutex<HashMap>` (what [`MemoryStorage`] does):
 /// ```

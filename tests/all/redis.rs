@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
 use redis::AsyncCommands;
@@ -373,6 +373,68 @@ async fn a_hung_redis_costs_a_request_the_timeout_not_its_answer() {
     assert_eq!(status, 200);
     assert_eq!(calls.get(), 1);
     drop(paused);
+}
+
+#[tokio::test]
+async fn a_hung_redis_costs_one_fetch_one_timeout_and_is_used_again_once_it_answers() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let (redis, auth, _api, calls) = servers(RedisServer::start().await).await;
+    let a = support::builder(&auth)
+        .storage(storage(&redis).timeout(TIMEOUT))
+        .build()
+        .unwrap();
+    let paused = SignalGuard::stop(redis.pid());
+
+    let started = Instant::now();
+    let mut current = a.token().await.unwrap();
+    let first = started.elapsed();
+    assert!(
+        first >= TIMEOUT && first < TIMEOUT * 2,
+        "the read waited one timeout, and the lease and write none: {first:?}"
+    );
+    assert_eq!(a.stats().storage_errors, 1);
+
+    // The next fetches leave the hung Redis alone.
+    for n in 2..=4 {
+        a.invalidate(&current).await;
+        let started = Instant::now();
+        current = a.token().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(current.access_token().secret(), format!("token-{n}"));
+        assert!(took < TIMEOUT / 2, "fetch {n} waited for Redis: {took:?}");
+    }
+    assert_eq!(
+        a.stats().storage_errors,
+        1,
+        "no call went to the hung Redis"
+    );
+
+    // Redis answers again: without a restart, the instance's tokens reach it…
+    drop(paused);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let key = loop {
+        assert!(Instant::now() < deadline, "sharing did not resume");
+        let keys: Vec<String> = redis.connection().await.keys("*").await.unwrap();
+        if let Some(key) = keys.into_iter().find(|k| !k.ends_with(":lease")) {
+            break key;
+        }
+        // Each round is a new fetch, which goes to Redis once the probe has closed the breaker.
+        a.invalidate(&current).await;
+        current = a.token().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        stored_token(&redis, &key).await.unwrap()["access_token"],
+        current.access_token().secret()
+    );
+    // …and a newcomer shares them.
+    let calls_before = calls.get();
+    let b = instance(&auth, &redis);
+    assert_eq!(
+        b.token().await.unwrap().access_token(),
+        current.access_token()
+    );
+    assert_eq!(calls.get(), calls_before);
 }
 
 #[tokio::test]

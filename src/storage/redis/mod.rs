@@ -5,6 +5,7 @@ mod value;
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -38,10 +39,13 @@ use crate::token::Token;
 /// - **Reconnection.** The connection is a [`ConnectionManager`]: when Redis goes away, the call
 ///   that notices fails, and the next call connects again. There is no background retry loop.
 /// - **Timeouts.** Every call, connecting included, gives up after
-///   [`timeout`](Self::timeout) (500 ms by default), so a hung Redis delays a token fetch by
-///   at most that much, and never fails a request: the middleware treats the failure as a miss,
-///   fetches a token from the token endpoint and keeps it in-process. Failures are logged at
-///   most once a minute per middleware.
+///   [`timeout`](Self::timeout) (500 ms by default), and never fails a request: the middleware
+///   treats the failure as a miss, fetches a token from the token endpoint and keeps it
+///   in-process. After one call times out, the middleware leaves Redis alone (no lease, no
+///   write) for the rest of that fetch and for the fetches after it, until a read in the
+///   background, once a second, gets an answer. So a hung Redis delays one token fetch by the
+///   timeout, once, and the others not at all. Failures are logged at most once a minute per
+///   middleware.
 /// - **Corrupt data.** A value under the key that is not a token written by this crate
 ///   (another program's data, a truncated write, another Redis type) is reported as an error,
 ///   which the middleware treats as a miss; the next token it fetches replaces the value.
@@ -128,8 +132,9 @@ impl RedisStorage {
     }
 
     /// How long one Redis call may take, connecting included, before it counts as failed
-    /// (default 500 ms). A failed call costs the request that made it this long at most, and
-    /// never fails it. A zero timeout fails every call, which turns sharing off.
+    /// (default 500 ms). A call that times out costs the fetch that made it this long, once:
+    /// Redis is then left alone until it answers again, and no request fails for it. A zero
+    /// timeout fails every call, which turns sharing off.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -157,14 +162,17 @@ impl RedisStorage {
             let connection = self.connection().await?;
             call(connection).await
         };
+        let timed_out = || RedisStorageError::Timeout {
+            operation,
+            timeout: self.timeout,
+            source: io::ErrorKind::TimedOut.into(),
+        };
         match tokio::time::timeout(self.timeout, within_timeout).await {
             Ok(Ok(value)) => Ok(value),
+            // redis-rs' own response timeout: the same as ours.
+            Ok(Err(source)) if source.is_timeout() => Err(timed_out().into()),
             Ok(Err(source)) => Err(RedisStorageError::Redis { operation, source }.into()),
-            Err(_) => Err(RedisStorageError::Timeout {
-                operation,
-                timeout: self.timeout,
-            }
-            .into()),
+            Err(_) => Err(timed_out().into()),
         }
     }
 
@@ -338,10 +346,13 @@ enum RedisStorageError {
         operation: &'static str,
         source: RedisError,
     },
+    /// An `io::Error` of kind `TimedOut` as its source tells the middleware that Redis did not
+    /// answer, rather than answered with an error.
     #[error("redis {operation} did not answer within {timeout:?}")]
     Timeout {
         operation: &'static str,
         timeout: Duration,
+        source: io::Error,
     },
     #[error(
         "the value under {key} is not a token stored by reqwest-alf ({reason}); it is taken as a \
