@@ -117,6 +117,16 @@ mod tests {
     #[error("the storage did not answer")]
     struct Wrapped(#[source] io::Error);
 
+    /// A closed breaker, and a storage that answers for its probe.
+    fn closed_breaker() -> (Arc<StorageBreaker>, Arc<dyn TokenStorage>, StorageKey) {
+        let url = url::Url::parse("https://a.example/t").unwrap();
+        (
+            Arc::default(),
+            Arc::new(crate::MemoryStorage::new()),
+            StorageKey::new(&url, "id", None, None, &[]),
+        )
+    }
+
     #[test]
     fn timeouts_are_found_anywhere_in_the_chain() {
         let direct: StorageError = Box::new(io::Error::from(io::ErrorKind::TimedOut));
@@ -131,15 +141,7 @@ mod tests {
 
     #[test]
     fn outside_a_runtime_the_storage_is_tried_again_a_probe_interval_later() {
-        let breaker = Arc::new(StorageBreaker::default());
-        let storage: Arc<dyn TokenStorage> = Arc::new(crate::MemoryStorage::new());
-        let key = StorageKey::new(
-            &url::Url::parse("https://a.example/t").unwrap(),
-            "id",
-            None,
-            None,
-            &[],
-        );
+        let (breaker, storage, key) = closed_breaker();
         let now = SystemTime::now();
         assert!(breaker.allows(now));
         assert!(
@@ -154,15 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn in_a_runtime_a_probe_closes_it_once_the_storage_answers() {
-        let breaker = Arc::new(StorageBreaker::default());
-        let storage: Arc<dyn TokenStorage> = Arc::new(crate::MemoryStorage::new());
-        let key = StorageKey::new(
-            &url::Url::parse("https://a.example/t").unwrap(),
-            "id",
-            None,
-            None,
-            &[],
-        );
+        let (breaker, storage, key) = closed_breaker();
         let now = SystemTime::now();
         assert!(breaker.open(&storage, &key, now));
         assert!(
