@@ -93,6 +93,11 @@
 //!   A streaming body cannot be sent twice: its 401 goes to the caller (with a `tracing`
 //!   warning), and the next request gets a new token. A 401 makes the middleware forget only
 //!   the token that was rejected: a token another task fetched meanwhile is kept.
+//! - **A failing token endpoint.** When a token counts as expired (inside its expiry margin)
+//!   but has not really expired, and getting a new one fails (5xx, a time-out, no connection,
+//!   an unusable answer, a rate limit), the current token keeps serving until it expires, with
+//!   the failure logged and counted. Only a refusal of the client (400 or 401: `invalid_client`,
+//!   `invalid_grant`, …) reaches the caller at once.
 //! - **Failures.** When no token can be had, the API request is not sent and the caller gets
 //!   [`Error`] inside [`reqwest_middleware::Error::Middleware`]
 //!   ([`Error::from_middleware_error`] gets it out). A token response that is not JSON, lacks

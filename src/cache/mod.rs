@@ -130,13 +130,23 @@ impl TokenCache {
                 Ok(fetched)
             }
             Err(error) => {
-                if matches!(error, Error::RateLimited { .. }) {
-                    if let Some(valid) = seen.filter(|c| c.is_valid_at(SystemTime::now())) {
-                        // Within its expiry margin, but the server still takes it, and it will
-                        // not give us another yet.
-                        count(&self.counters.memory_hits);
-                        return Ok(valid);
+                // Within its expiry margin, but the server still takes it: better than no token,
+                // unless the token endpoint refused this client outright.
+                if !refuses_client(&error)
+                    && let Some(valid) = seen.filter(|c| c.is_valid_at(SystemTime::now()))
+                {
+                    if !matches!(error, Error::RateLimited { .. }) {
+                        tracing::warn!(
+                            key = %self.key,
+                            %error,
+                            expires_at = %http_date(valid.token.expires_at()),
+                            "could not get a new token; using the current one until it expires"
+                        );
                     }
+                    count(&self.counters.memory_hits);
+                    return Ok(valid);
+                }
+                if matches!(error, Error::RateLimited { .. }) {
                     count(&self.counters.rate_limited);
                 }
                 Err(error)
@@ -259,6 +269,17 @@ impl TokenCache {
             retry_at,
         }
     }
+}
+
+/// Whether the token endpoint refused this client (400 or 401: `invalid_client`,
+/// `invalid_grant`, …), rather than failed to answer: such a refusal is the caller's to see,
+/// even while a token it issued earlier has not expired.
+fn refuses_client(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::TokenEndpoint { status, .. }
+            if *status == http::StatusCode::BAD_REQUEST || *status == http::StatusCode::UNAUTHORIZED
+    )
 }
 
 impl fmt::Debug for TokenCache {

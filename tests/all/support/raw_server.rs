@@ -56,3 +56,24 @@ async fn answer(mut stream: TcpStream, body: Body) {
         }
     }
 }
+
+/// A token endpoint that answers its first request with `body` and then goes away: later
+/// connections to it are refused. Its token endpoint URL.
+pub async fn token_endpoint_answering_once(body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        if let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0_u8; 8192];
+            let _ = stream.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+        // The listener goes with this task: from now on the port refuses connections.
+    });
+    format!("http://{addr}/oauth/token")
+}
