@@ -84,7 +84,9 @@
 //!   [`token_retry`](ClientCredentialsBuilder::token_retry).
 //! - **Rate limits.** A 429, or a 503 with `Retry-After` (Auth0's `x-ratelimit-reset` counts),
 //!   stops token requests until the time the server gave (capped by the retry policy's
-//!   `max_retry_interval`), for every task and, through the storage, every instance. A token
+//!   `max_retry_interval`), for every task and, through the storage, every instance. A
+//!   cool-down read from the storage holds an instance no longer than that interval from when
+//!   it first saw it, and one further ahead is ignored as damage. A token
 //!   that has not expired keeps serving; without one, requests fail with
 //!   [`Error::RateLimited`] and are not sent. A 400 or 401 from the token
 //!   endpoint (`invalid_client`, `invalid_grant`, …) is final, and the error carries the

@@ -8,6 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// only be a mistake and would overflow time arithmetic on some platforms.
 pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
+/// How far another machine's clock may be ahead of ours, for what other instances wrote to a
+/// shared storage: a time this much further ahead than the rules allow is still taken for an
+/// honest one.
+pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(5);
+
 /// The last second of the year 9999, in UNIX seconds: the last an HTTP date can hold, and the
 /// last stored time taken for a time rather than damage.
 const LAST_SECOND_OF_9999: u64 = 253_402_300_799;

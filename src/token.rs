@@ -107,6 +107,12 @@ impl Token {
         self
     }
 
+    /// The same token, expiring no later than `max` after it was issued.
+    pub(crate) fn with_lifetime_at_most(mut self, max: Duration) -> Self {
+        self.expires_at = self.expires_at.min(self.issued_at + max);
+        self
+    }
+
     /// The access token.
     pub fn access_token(&self) -> &AccessToken {
         &self.access_token
@@ -227,6 +233,20 @@ mod tests {
         assert!(!short.is_fresh_at(at(5), margin));
         assert!(!short.is_expired_at(at(9)));
         assert!(short.is_expired_at(at(10)));
+    }
+
+    #[test]
+    fn a_lifetime_is_shortened_to_a_bound_and_never_lengthened() {
+        let token = Token::new(AccessToken::new("t"), at(100), at(200)).with_scope("s");
+        let short = token.clone().with_lifetime_at_most(Duration::from_secs(40));
+        assert_eq!(short.expires_at(), at(140));
+        assert_eq!(short.scope(), Some("s"));
+        assert_eq!(
+            token
+                .clone()
+                .with_lifetime_at_most(Duration::from_secs(500)),
+            token
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub(crate) struct CacheSettings {
     pub(crate) timing: Timing,
     /// How long a refresh lease lasts; `None` when the lease is off.
     pub(crate) lease_ttl: Option<Duration>,
+    /// The longest lifetime a token is taken to have: a stored one that expires further ahead
+    /// is damage.
+    pub(crate) max_lifetime: Duration,
 }
 
 pub(crate) struct TokenCache {

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cache::cached_token::CachedToken;
+use crate::cache::cool_down::SharedCoolDown;
 use crate::cache::fault_log::StorageOperation;
 use crate::cache::lease_wait::LeaseWait;
 use crate::cache::{FlightResult, Purpose, TokenCache};
 use crate::error::Error;
 use crate::stats::count;
 use crate::storage::Lease;
-use crate::time::http_date;
+use crate::time::{CLOCK_SKEW, http_date};
 use crate::token::Token;
 
 impl TokenCache {
@@ -52,11 +53,24 @@ impl TokenCache {
                     }
                 }
                 Some(Lease::CoolingDown(until)) => {
-                    // Capped like a cool-down of our own: a damaged or hostile value in a
-                    // shared storage cannot stop token requests for longer.
-                    let cap = SystemTime::now() + self.endpoint.retry.max_retry_interval;
-                    let retry_at = self.cool_down.extend(until.min(cap));
-                    return Err(self.rate_limited(retry_at));
+                    let max_wait = self.endpoint.retry.max_retry_interval;
+                    match self
+                        .cool_down
+                        .judge_shared(until, SystemTime::now(), max_wait)
+                    {
+                        SharedCoolDown::Until(until) => {
+                            let retry_at = self.cool_down.extend(until);
+                            return Err(self.rate_limited(retry_at));
+                        }
+                        SharedCoolDown::Outlived => {
+                            tracing::debug!(key = %self.key, "the shared rate-limit cool-down has held this instance as long as it may; asking the token endpoint once");
+                        }
+                        SharedCoolDown::Damaged => {
+                            tracing::warn!(key = %self.key, until = %http_date(until), "the storage holds a rate-limit cool-down further ahead than any instance writes; ignoring it as damaged");
+                        }
+                    }
+                    // Without the lease, which the cool-down keeps: a 429 writes a fresh one.
+                    return self.fetch_and_store().await;
                 }
                 Some(Lease::Unsupported) | None => return self.fetch_and_store().await,
             }
@@ -129,6 +143,10 @@ impl TokenCache {
             return None;
         }
         let now = SystemTime::now();
+        if stored.expires_at() > now + self.settings.max_lifetime + CLOCK_SKEW {
+            tracing::warn!(key = %self.key, expires_at = %http_date(stored.expires_at()), "the storage holds a token that expires further ahead than any token lives (max_token_lifetime); ignoring it as damaged");
+            return None;
+        }
         match CachedToken::new(stored, &self.settings.timing) {
             Ok(cached)
                 if cached.is_fresh_at(now)

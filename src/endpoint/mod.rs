@@ -36,6 +36,8 @@ pub(crate) struct TokenEndpoint {
     pub(crate) retry: ExponentialBackoff,
     pub(crate) timeout: Duration,
     pub(crate) default_expires_in: Duration,
+    /// The longest lifetime a token is taken to have: a longer one is shortened to it.
+    pub(crate) max_lifetime: Duration,
     /// The most a response body may hold: real ones are a few kilobytes at most; anything
     /// larger is a misbehaving server, and is not worth the memory.
     pub(crate) max_body_bytes: usize,
@@ -207,6 +209,8 @@ impl TokenEndpoint {
         let body = body.ok_or(Failure::Response(TokenResponseError::BodyTooLarge(
             self.max_body_bytes,
         )))?;
-        parse_token_response(&body, sent_at, self.default_expires_in).map_err(Failure::Response)
+        parse_token_response(&body, sent_at, self.default_expires_in)
+            .map(|token| token.with_lifetime_at_most(self.max_lifetime))
+            .map_err(Failure::Response)
     }
 }

@@ -16,6 +16,8 @@ mod hostile_endpoint;
 mod readme;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_damage;
 mod refresh_ahead;
 mod replay;
 mod retry;

@@ -198,3 +198,18 @@ async fn the_granted_scope_is_kept() {
         .unwrap();
     assert_eq!(token.scope(), Some("read:fruits"));
 }
+
+#[tokio::test]
+async fn a_lifetime_beyond_max_token_lifetime_is_shortened_to_it() {
+    let auth = MockServer::start_async().await;
+    support::numbered_tokens(&auth, Some(86_400)).await;
+    let hour = Duration::from_secs(3600);
+    let token = support::builder(&auth)
+        .max_token_lifetime(hour)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    assert_eq!(token.lifetime(), hour);
+}

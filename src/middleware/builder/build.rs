@@ -83,6 +83,15 @@ impl ClientCredentialsBuilder {
             }
             .into());
         }
+        if self.max_token_lifetime < Duration::from_secs(1)
+            || self.max_token_lifetime > MAX_EXPIRES_IN
+        {
+            return Err(ConfigError::InvalidDuration {
+                option: "max_token_lifetime",
+                expected: "between 1 second and 10 years",
+            }
+            .into());
+        }
         if self.token_request_timeout.is_zero() {
             return Err(ConfigError::InvalidDuration {
                 option: "token_request_timeout",
@@ -163,6 +172,7 @@ impl ClientCredentialsBuilder {
             retry: self.token_retry,
             timeout: self.token_request_timeout,
             default_expires_in: self.default_expires_in,
+            max_lifetime: self.max_token_lifetime,
             max_body_bytes: self.max_token_response_bytes,
         };
         Ok(ClientCredentials::new(
@@ -179,6 +189,7 @@ impl ClientCredentialsBuilder {
                         spread: Timing::random_spread(),
                     },
                     lease_ttl: self.refresh_lease_ttl,
+                    max_lifetime: self.max_token_lifetime,
                 },
                 FaultLog::new(WARNING_INTERVAL),
             ),
@@ -322,6 +333,18 @@ mod tests {
                 config_error(builder().default_expires_in(lifetime).build()),
                 ConfigError::InvalidDuration {
                     option: "default_expires_in",
+                    ..
+                }
+            ));
+        }
+        for lifetime in [
+            Duration::from_millis(999),
+            MAX_EXPIRES_IN + Duration::from_secs(1),
+        ] {
+            assert!(matches!(
+                config_error(builder().max_token_lifetime(lifetime).build()),
+                ConfigError::InvalidDuration {
+                    option: "max_token_lifetime",
                     ..
                 }
             ));

@@ -16,6 +16,7 @@ use crate::middleware::ClientCredentials;
 use crate::middleware::attach::Predicate;
 use crate::secret::Secret;
 use crate::storage::TokenStorage;
+use crate::time::MAX_EXPIRES_IN;
 use crate::token::DEFAULT_EXPIRES_IN;
 
 /// How long before its expiry a token counts as expired, unless
@@ -50,6 +51,7 @@ pub struct ClientCredentialsBuilder {
     extra_params: Vec<(String, String)>,
     auth_method: AuthMethod,
     default_expires_in: Duration,
+    max_token_lifetime: Duration,
     expiry_margin: Duration,
     storage: Option<Arc<dyn TokenStorage>>,
     token_retry: ExponentialBackoff,
@@ -106,6 +108,7 @@ impl ClientCredentialsBuilder {
             extra_params: Vec::new(),
             auth_method: AuthMethod::default(),
             default_expires_in: DEFAULT_EXPIRES_IN,
+            max_token_lifetime: MAX_EXPIRES_IN,
             expiry_margin: DEFAULT_EXPIRY_MARGIN,
             storage: None,
             token_retry: retry::default_policy(),
@@ -169,6 +172,30 @@ impl ClientCredentialsBuilder {
     /// This is alf's `token_default_expire_in`.
     pub fn default_expires_in(mut self, lifetime: Duration) -> Self {
         self.default_expires_in = lifetime;
+        self
+    }
+
+    /// The longest lifetime a token is taken to have (default: [ten years](MAX_EXPIRES_IN), the
+    /// most an `expires_in` may say). A longer `expires_in` is shortened to it, and a token read
+    /// from the storage that expires further ahead than this (give or take a few seconds of
+    /// clock difference) is damage, not a token: it is read as a miss and logged. Set it a
+    /// little above your server's token lifetime to bound what anyone who can write to a shared
+    /// storage can plant there, and give every instance sharing the storage the same value.
+    /// Between 1 second and 10 years.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use reqwest_alf::ClientCredentials;
+    ///
+    /// // The server issues tokens for one hour.
+    /// let auth = ClientCredentials::builder("https://a.example/token", "id", "secret")
+    ///     .max_token_lifetime(Duration::from_secs(2 * 60 * 60))
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = lifetime;
         self
     }
 
@@ -354,6 +381,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("extra_params", &self.extra_params)
             .field("auth_method", &self.auth_method)
             .field("default_expires_in", &self.default_expires_in)
+            .field("max_token_lifetime", &self.max_token_lifetime)
             .field("expiry_margin", &self.expiry_margin)
             .field("custom_storage", &self.storage.is_some())
             .field("token_retry", &self.token_retry)
