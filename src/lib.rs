@@ -83,8 +83,12 @@
 //!   429, honouring `Retry-After`; see
 //!   [`token_retry`](ClientCredentialsBuilder::token_retry).
 //! - **Rate limits.** A 429, or a 503 with `Retry-After` (Auth0's `x-ratelimit-reset` counts),
-//!   stops token requests until the time the server gave (capped by the retry policy's
-//!   `max_retry_interval`), for every task and, through the storage, every instance. A
+//!   stops token requests until the time the server gave, for every task and, through the
+//!   storage, every instance. A short one, within the retry policy's `max_retry_interval` (10 s
+//!   by default) with a retry left, is waited out: one fetch waits and asks again, and every
+//!   other request, here and in instances sharing the storage, waits for its token instead of
+//!   failing. A longer one fails fast: no token request before its time (capped by
+//!   `max_retry_interval`). A
 //!   cool-down read from the storage holds an instance no longer than that interval from when
 //!   it first saw it, and one further ahead is ignored as damage. A token
 //!   that has not expired keeps serving; without one, requests fail with

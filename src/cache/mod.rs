@@ -121,7 +121,11 @@ impl TokenCache {
         now: SystemTime,
     ) -> FlightResult {
         let outcome = match self.cool_down.until(now) {
-            Some(retry_at) => Err(self.rate_limited(retry_at)),
+            // A fetch in flight is waiting a short rate limit out: its token is for us too.
+            Some(retry_at) => match self.flight.join() {
+                Some(flight) => flight.await,
+                None => Err(self.rate_limited(retry_at)),
+            },
             None => {
                 let this = Arc::clone(self);
                 self.flight.run(move || this.obtain(Purpose::Replace)).await

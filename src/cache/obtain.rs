@@ -8,6 +8,7 @@ use crate::cache::cool_down::SharedCoolDown;
 use crate::cache::fault_log::StorageOperation;
 use crate::cache::lease_wait::LeaseWait;
 use crate::cache::{FlightResult, Purpose, TokenCache};
+use crate::endpoint::{Attempts, Fetched};
 use crate::error::Error;
 use crate::stats::count;
 use crate::storage::Lease;
@@ -22,7 +23,7 @@ impl TokenCache {
     /// fetches for itself.
     pub(super) async fn obtain(self: Arc<Self>, purpose: Purpose) -> FlightResult {
         let Some(lease_ttl) = self.settings.lease_ttl else {
-            return self.load_or_fetch(purpose).await;
+            return self.load_or_fetch(purpose, None).await;
         };
         let holder = uuid::Uuid::new_v4().simple().to_string();
         let mut wait: Option<LeaseWait> = None;
@@ -42,13 +43,13 @@ impl TokenCache {
                     let wait = wait.get_or_insert_with(|| {
                         count(&self.counters.lease_waits);
                         tracing::debug!(key = %self.key, "another instance is fetching a token; waiting for it");
-                        LeaseWait::new(lease_ttl, purpose)
+                        LeaseWait::new(lease_ttl, self.endpoint.retry.max_retry_interval, purpose)
                     });
                     match wait.next_pause() {
                         Some(pause) => tokio::time::sleep(pause).await,
                         None => {
                             tracing::warn!(key = %self.key, "the refresh lease stayed taken for twice its time to live; fetching without it");
-                            return self.fetch_and_store().await;
+                            return self.fetch_and_store(None).await;
                         }
                     }
                 }
@@ -70,9 +71,9 @@ impl TokenCache {
                         }
                     }
                     // Without the lease, which the cool-down keeps: a 429 writes a fresh one.
-                    return self.fetch_and_store().await;
+                    return self.fetch_and_store(None).await;
                 }
-                Some(Lease::Unsupported) | None => return self.fetch_and_store().await,
+                Some(Lease::Unsupported) | None => return self.fetch_and_store(None).await,
             }
         }
     }
@@ -80,35 +81,59 @@ impl TokenCache {
     /// Fetches while holding the refresh lease, then gives it up.
     async fn fetch_under_lease(&self, holder: &str, purpose: Purpose) -> FlightResult {
         // The previous holder may have stored its token between our read and our lease.
-        let outcome = self.load_or_fetch(purpose).await;
+        let outcome = self.load_or_fetch(purpose, Some(holder)).await;
         let release = self.storage.release_lease(self.key.as_str(), holder);
         self.with_storage(StorageOperation::ReleaseLease, release)
             .await;
         outcome
     }
 
-    /// A token from the storage if it holds one good enough for `purpose`, else a new one.
-    async fn load_or_fetch(&self, purpose: Purpose) -> FlightResult {
+    /// A token from the storage if it holds one good enough for `purpose`, else a new one,
+    /// fetched under `lease` when this fetch holds one.
+    async fn load_or_fetch(&self, purpose: Purpose, lease: Option<&str>) -> FlightResult {
         match self.load(purpose).await {
             Some(stored) => Ok(stored),
-            None => self.fetch_and_store().await,
+            None => self.fetch_and_store(lease).await,
         }
     }
 
+    /// Keeps the token endpoint alone until `until`, here and, through the storage, everywhere;
+    /// the end of the cool-down now in force.
+    async fn share_cool_down(&self, until: SystemTime) -> SystemTime {
+        let until = self.cool_down.extend(until);
+        let share = self.storage.cool_down(self.key.as_str(), until);
+        self.with_storage(StorageOperation::CoolDown, share).await;
+        until
+    }
+
     /// A new token from the token endpoint, kept in the storage. A rate limit is kept there
-    /// too, so that no one sharing the storage asks again before it ends.
-    async fn fetch_and_store(&self) -> FlightResult {
-        let token = match self.endpoint.fetch(&self.counters).await {
-            Ok(token) => token,
-            Err(error) => {
-                count(&self.counters.failed_fetches);
-                let Error::RateLimited { retry_at, .. } = error else {
-                    return Err(error);
-                };
-                let retry_at = self.cool_down.extend(retry_at);
-                let share = self.storage.cool_down(self.key.as_str(), retry_at);
-                self.with_storage(StorageOperation::CoolDown, share).await;
-                return Err(self.rate_limited(retry_at));
+    /// too, so that no one sharing the storage asks again before it ends. A short one is
+    /// waited out, holding `lease` (this fetch's, when it has one) until after the wait, so
+    /// that everyone else waits for this fetch's token rather than fail.
+    async fn fetch_and_store(&self, lease: Option<&str>) -> FlightResult {
+        let mut attempts = Attempts::new();
+        let token = loop {
+            match self.endpoint.fetch(&self.counters, &mut attempts).await {
+                Fetched::Token(token) => break token,
+                Fetched::AfterRateLimit(until) => {
+                    let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+                    if let (Some(holder), Some(ttl)) = (lease, self.settings.lease_ttl) {
+                        let renew = self
+                            .storage
+                            .try_lease(self.key.as_str(), holder, wait + ttl);
+                        self.with_storage(StorageOperation::TakeLease, renew).await;
+                    }
+                    self.share_cool_down(until).await;
+                    tokio::time::sleep(wait).await;
+                }
+                Fetched::Failed(error) => {
+                    count(&self.counters.failed_fetches);
+                    let Error::RateLimited { retry_at, .. } = error else {
+                        return Err(error);
+                    };
+                    let retry_at = self.share_cool_down(retry_at).await;
+                    return Err(self.rate_limited(retry_at));
+                }
             }
         };
         count(&self.counters.tokens_fetched);

@@ -33,24 +33,35 @@ where
         self.join_or_start(start).await
     }
 
+    /// The operation in flight, to wait for its result, if one runs.
+    pub(crate) fn join(&self) -> Option<impl Future<Output = T> + use<T>> {
+        in_flight(&self.running.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     fn join_or_start<F>(&self, start: impl FnOnce() -> F) -> Shared<BoxFuture<'static, T>>
     where
         F: Future<Output = T> + Send + 'static,
     {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        // A flight whose callers have all gone is dropped with them (the weak reference no
-        // longer upgrades); a finished one is not joined: its result was for those who waited.
-        if let Some(flight) = running
-            .as_ref()
-            .and_then(WeakShared::upgrade)
-            .filter(|flight| flight.peek().is_none())
-        {
+        if let Some(flight) = in_flight(&running) {
             return flight;
         }
         let flight = start().boxed().shared();
         *running = flight.downgrade();
         flight
     }
+}
+
+/// The flight still running, if any. A flight whose callers have all gone is dropped with them
+/// (the weak reference no longer upgrades); a finished one is not joined: its result was for
+/// those who waited.
+fn in_flight<T: Clone>(
+    running: &Option<WeakShared<BoxFuture<'static, T>>>,
+) -> Option<Shared<BoxFuture<'static, T>>> {
+    running
+        .as_ref()
+        .and_then(WeakShared::upgrade)
+        .filter(|flight| flight.peek().is_none())
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use url::Url;
 
 use crate::endpoint::client_auth::ClientAuthentication;
 use crate::endpoint::response::{parse_oauth_error, parse_token_response, read_capped};
+use crate::endpoint::retry::RateLimit;
 use crate::error::{Error, OAuthError, TokenResponseError, is_retryable_status};
 use crate::stats::{Counters, count};
 use crate::time::http_date;
@@ -72,12 +73,24 @@ impl Failure {
         }
     }
 
-    /// Until when the server wants no more token requests from this client at all.
-    fn cool_down_until(&self, now: SystemTime, max_wait: Duration) -> Option<SystemTime> {
+    /// What the server's rate limit, if this is one, asks of the fetch.
+    fn rate_limit(
+        &self,
+        policy: &ExponentialBackoff,
+        attempts: &Attempts,
+        now: SystemTime,
+    ) -> Option<RateLimit> {
         match self {
             Failure::Status {
                 status, retry_at, ..
-            } => retry::cool_down_until(*status, *retry_at, now, max_wait),
+            } => retry::rate_limit(
+                policy,
+                attempts.started_at,
+                attempts.made.saturating_sub(1),
+                *status,
+                *retry_at,
+                now,
+            ),
             _ => None,
         }
     }
@@ -107,49 +120,92 @@ impl Failure {
     }
 }
 
+/// The attempts of one fetch so far, which the retry policy counts, across the waits for a
+/// rate limit too.
+#[derive(Debug)]
+pub(crate) struct Attempts {
+    started_at: SystemTime,
+    made: u32,
+}
+
+impl Attempts {
+    pub(crate) fn new() -> Self {
+        Self {
+            started_at: SystemTime::now(),
+            made: 0,
+        }
+    }
+}
+
+/// How a fetch ended.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    Token(Token),
+    /// The server rate limits this client until then, briefly enough to wait for it, and the
+    /// policy has an attempt left: wait, then fetch again with the same [`Attempts`]. Nobody
+    /// should ask the token endpoint meanwhile.
+    AfterRateLimit(SystemTime),
+    Failed(Error),
+}
+
 impl TokenEndpoint {
-    /// Gets a new token, retrying where a retry can help. A rate limit that names a time to
-    /// come back ends the fetch at once with [`Error::RateLimited`]: the wait is for every
-    /// caller, not for this fetch to sit out.
-    pub(crate) async fn fetch(&self, counters: &Counters) -> Result<Token, Error> {
-        let started_at = SystemTime::now();
-        let mut attempts = 0;
+    /// Gets a new token, retrying where a retry can help. A rate limit ends the fetch at once:
+    /// a short one with [`Fetched::AfterRateLimit`], for the caller to wait out with everyone
+    /// else held back, a long one with [`Error::RateLimited`].
+    pub(crate) async fn fetch(&self, counters: &Counters, attempts: &mut Attempts) -> Fetched {
         loop {
-            attempts += 1;
-            tracing::debug!(endpoint = %self.display, attempt = attempts, "requesting an access token");
+            attempts.made += 1;
+            let made = attempts.made;
+            tracing::debug!(endpoint = %self.display, attempt = made, "requesting an access token");
             count(&counters.token_requests);
             let failure = match self.attempt().await {
-                Ok(token) => return Ok(token),
+                Ok(token) => return Fetched::Token(token),
                 Err(failure) => failure,
             };
-            if let Some(retry_at) =
-                failure.cool_down_until(SystemTime::now(), self.retry.max_retry_interval)
-            {
-                tracing::warn!(
-                    endpoint = %self.display,
-                    attempts,
-                    retry_at = %http_date(retry_at),
-                    error = %failure.into_error(&self.display, attempts),
-                    "the token endpoint is rate limiting this client; no token request is sent before retry_at"
-                );
-                return Err(Error::RateLimited {
-                    endpoint: self.display.to_string(),
-                    retry_at,
-                });
+            match failure.rate_limit(&self.retry, attempts, SystemTime::now()) {
+                Some(RateLimit::WaitOut(until)) => {
+                    tracing::warn!(
+                        endpoint = %self.display,
+                        attempts = made,
+                        retry_at = %http_date(until),
+                        error = %failure.into_error(&self.display, made),
+                        "the token endpoint is rate limiting this client briefly; asking again at retry_at"
+                    );
+                    return Fetched::AfterRateLimit(until);
+                }
+                Some(RateLimit::CoolDown(retry_at)) => {
+                    tracing::warn!(
+                        endpoint = %self.display,
+                        attempts = made,
+                        retry_at = %http_date(retry_at),
+                        error = %failure.into_error(&self.display, made),
+                        "the token endpoint is rate limiting this client; no token request is sent before retry_at"
+                    );
+                    return Fetched::Failed(Error::RateLimited {
+                        endpoint: self.display.to_string(),
+                        retry_at,
+                    });
+                }
+                None => {}
             }
             let delay = if failure.is_retryable() {
-                retry::next_delay(&self.retry, started_at, attempts - 1, failure.retry_at())
+                retry::next_delay(
+                    &self.retry,
+                    attempts.started_at,
+                    made - 1,
+                    failure.retry_at(),
+                )
             } else {
                 None
             };
-            let error = failure.into_error(&self.display, attempts);
+            let error = failure.into_error(&self.display, made);
             let Some(delay) = delay else {
-                tracing::warn!(endpoint = %self.display, attempts, error = %error, "could not get an access token");
-                return Err(error);
+                tracing::warn!(endpoint = %self.display, attempts = made, error = %error, "could not get an access token");
+                return Fetched::Failed(error);
             };
             tracing::warn!(
                 endpoint = %self.display,
-                attempt = attempts,
+                attempt = made,
                 retry_in_ms = delay.as_millis() as u64,
                 error = %error,
                 "token request failed; retrying"

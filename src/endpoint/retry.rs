@@ -51,20 +51,42 @@ pub(crate) fn retry_at(
     Some(at.max(now))
 }
 
-/// Until when every caller must leave the token endpoint alone, when an answer says so: a 429
-/// or a 503 that names a time to come back ([`retry_at`]). The wait is capped at `max_wait`
-/// (the retry policy's `max_retry_interval`), so a hostile or confused server cannot stop
-/// token requests for hours. `None` for any other answer, or a time already past.
-pub(crate) fn cool_down_until(
+/// What a rate limit asks of the fetch that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateLimit {
+    /// A short one, within the policy's longest wait, with an attempt left: wait until then
+    /// and ask once more, while everyone else waits for this fetch.
+    WaitOut(SystemTime),
+    /// Longer than the policy waits, or no attempt left: no token request before then (the
+    /// server's time, capped at the longest wait, so that a hostile or confused server cannot
+    /// stop token requests for hours).
+    CoolDown(SystemTime),
+}
+
+/// What an answer with `status` and `retry_at` ([`retry_at`]) asks of the fetch that got it,
+/// after `past_retries` retries since `started_at`, when it is a rate limit: a 429, or a 503
+/// that names a time to come back. `None` for any other answer, or a time already past.
+pub(crate) fn rate_limit(
+    policy: &ExponentialBackoff,
+    started_at: SystemTime,
+    past_retries: u32,
     status: StatusCode,
     retry_at: Option<SystemTime>,
     now: SystemTime,
-    max_wait: Duration,
-) -> Option<SystemTime> {
+) -> Option<RateLimit> {
     let rate_limited =
         status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
     let at = retry_at.filter(|at| rate_limited && *at > now)?;
-    Some(at.min(now.checked_add(max_wait).unwrap_or(at)))
+    let longest = now.checked_add(policy.max_retry_interval).unwrap_or(at);
+    let attempt_left = matches!(
+        policy.should_retry(started_at, past_retries),
+        RetryDecision::Retry { .. }
+    );
+    Some(if at <= longest && attempt_left {
+        RateLimit::WaitOut(at)
+    } else {
+        RateLimit::CoolDown(at.min(longest))
+    })
 }
 
 /// Auth0's rate-limit header: when the limit resets, in UNIX seconds.
@@ -169,20 +191,35 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_with_a_time_to_come_back_cool_down_until_then_within_the_cap() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let cap = Duration::from_secs(10);
-        let at = |seconds| Some(now + Duration::from_secs(seconds));
-        let until = |status: u16, retry_at| {
-            cool_down_until(StatusCode::from_u16(status).unwrap(), retry_at, now, cap)
+    fn short_rate_limits_are_waited_out_and_long_ones_cool_down_within_the_cap() {
+        let now = SystemTime::now();
+        let at = |seconds| now + Duration::from_secs(seconds);
+        let policy = ExponentialBackoff::builder()
+            .retry_bounds(Duration::from_millis(10), Duration::from_secs(10))
+            .build_with_max_retries(1);
+        let limit = |status: u16, retry_at, past_retries| {
+            let status = StatusCode::from_u16(status).unwrap();
+            rate_limit(&policy, now, past_retries, status, retry_at, now)
         };
-        assert_eq!(until(429, at(2)), at(2));
-        assert_eq!(until(503, at(2)), at(2));
-        assert_eq!(until(429, at(3600)), at(10), "capped");
-        assert_eq!(until(429, None), None, "no time given: ordinary backoff");
-        assert_eq!(until(429, Some(now)), None, "a time already come");
+        assert_eq!(limit(429, Some(at(2)), 0), Some(RateLimit::WaitOut(at(2))));
+        assert_eq!(
+            limit(503, Some(at(10)), 0),
+            Some(RateLimit::WaitOut(at(10)))
+        );
+        assert_eq!(
+            limit(429, Some(at(3600)), 0),
+            Some(RateLimit::CoolDown(at(10))),
+            "too long to wait: capped"
+        );
+        assert_eq!(
+            limit(429, Some(at(2)), 1),
+            Some(RateLimit::CoolDown(at(2))),
+            "no attempt left"
+        );
+        assert_eq!(limit(429, None, 0), None, "no time given: ordinary backoff");
+        assert_eq!(limit(429, Some(now), 0), None, "a time already come");
         for other in [500, 502, 504, 408] {
-            assert_eq!(until(other, at(2)), None, "{other}");
+            assert_eq!(limit(other, Some(at(2)), 0), None, "{other}");
         }
     }
 

@@ -23,14 +23,14 @@ impl ClientCredentials {
     /// `domain` is the tenant's domain (`tenant.eu.auth0.com`) or a custom domain, without
     /// `https://` or a path. Then set [`audience`](ClientCredentialsBuilder::audience) to the
     /// API's identifier; for the Management API, `https://{domain}/api/v2/`. Auth0's
-    /// rate-limit headers are honoured: after a 429, retries wait for `x-ratelimit-reset`
-    /// (capped by the retry policy) and the error tells when ([`Error::TokenEndpoint`]'s
-    /// `retry_at`).
+    /// rate-limit headers are honoured: after a 429, no token request is sent before
+    /// `x-ratelimit-reset`; a near reset is waited out, a far one fails fast with
+    /// [`Error::RateLimited`], which tells when (its `retry_at`).
     ///
     /// A bad `domain` is reported by [`build`](ClientCredentialsBuilder::build) as
     /// [`ConfigError::InvalidAuth0Domain`].
     ///
-    /// [`Error::TokenEndpoint`]: crate::Error::TokenEndpoint
+    /// [`Error::RateLimited`]: crate::Error::RateLimited
     ///
     /// # Example
     /// ```

@@ -117,15 +117,18 @@ impl TokenStorage for MemoryStorage {
         ttl: Duration,
     ) -> Result<Lease, StorageError> {
         let mut kept = self.lock();
-        let now = SystemTime::now();
-        kept.cool_downs.retain(|_, until| *until > now);
-        if let Some(until) = kept.cool_downs.get(key) {
-            return Ok(Lease::CoolingDown(*until));
-        }
         let instant = Instant::now();
         kept.leases.retain(|_, (_, deadline)| *deadline > instant);
-        if kept.leases.contains_key(key) {
-            return Ok(Lease::HeldElsewhere);
+        match kept.leases.get(key) {
+            Some((held_by, _)) if held_by != holder => return Ok(Lease::HeldElsewhere),
+            Some(_) => {}
+            None => {
+                let now = SystemTime::now();
+                kept.cool_downs.retain(|_, until| *until > now);
+                if let Some(until) = kept.cool_downs.get(key) {
+                    return Ok(Lease::CoolingDown(*until));
+                }
+            }
         }
         kept.leases
             .insert(key.to_owned(), (holder.to_owned(), instant + ttl));
@@ -276,6 +279,34 @@ mod tests {
         assert_eq!(
             storage.try_lease("k", "a", ttl).await.unwrap(),
             Lease::Acquired
+        );
+    }
+
+    #[tokio::test]
+    async fn a_holder_renews_its_lease_and_outranks_a_cool_down() {
+        let storage = MemoryStorage::new();
+        let short = Duration::from_millis(1);
+        assert_eq!(
+            storage.try_lease("k", "a", short).await.unwrap(),
+            Lease::Acquired
+        );
+        storage
+            .cool_down("k", SystemTime::now() + Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            storage
+                .try_lease("k", "a", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Lease::Acquired,
+            "renewed before it ran out"
+        );
+        std::thread::sleep(short * 2);
+        assert_eq!(
+            storage.try_lease("k", "b", short).await.unwrap(),
+            Lease::HeldElsewhere,
+            "still held after the first ttl, and a holder outranks the cool-down"
         );
     }
 

@@ -114,7 +114,13 @@ pub trait TokenStorage: Send + Sync + 'static {
     }
 
     /// Takes the refresh lease on `key` for `holder` (a random id, new for each fetch) for at
-    /// most `ttl`, unless another holder has it or a cool-down is in force.
+    /// most `ttl`, unless another holder has it or a cool-down is in force. For the holder
+    /// that has it already, it renews the lease for `ttl` from now: a holder waiting a short
+    /// rate limit out keeps its lease until after the wait.
+    ///
+    /// The checks come in this order: a lease held by another holder is
+    /// [`Lease::HeldElsewhere`] (it may be waiting a rate limit out, and its token is worth
+    /// waiting for); with no holder, a cool-down in force is [`Lease::CoolingDown`].
     ///
     /// The middleware calls it after finding no fresh token under `key`, before calling the
     /// token endpoint. On [`Lease::Acquired`] it fetches, [`set`](TokenStorage::set)s the
@@ -123,7 +129,7 @@ pub trait TokenStorage: Send + Sync + 'static {
     /// now and then, so that a holder that died is replaced once its lease has run out.
     ///
     /// Taking the lease and reading the cool-down should be one atomic step (Redis: a script
-    /// that checks the cool-down, then `SET lease NX PX ttl`). The lease must expire by itself
+    /// that checks the holder and the cool-down, then `SET lease holder PX ttl`). The lease must expire by itself
     /// after `ttl`: nothing else frees the lease of a holder that died.
     ///
     /// The default answers [`Lease::Unsupported`]: no lease, each middleware fetches for itself.

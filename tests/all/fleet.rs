@@ -88,10 +88,17 @@ async fn rate_limited(auth: &MockServer, limited: usize, seconds: u64) -> Counte
     calls
 }
 
-/// Retries capped at a minute, so that a `Retry-After` of seconds is kept as it is.
+/// Retries capped at a minute, so that a `Retry-After` of seconds is kept, and waited out.
 fn patient_retry() -> ExponentialBackoff {
     ExponentialBackoff::builder()
         .retry_bounds(Duration::from_millis(1), Duration::from_secs(60))
+        .build_with_max_retries(2)
+}
+
+/// Retries capped at a second, so that a `Retry-After` of more is not waited out.
+fn impatient_retry() -> ExponentialBackoff {
+    ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), Duration::from_secs(1))
         .build_with_max_retries(2)
 }
 
@@ -199,14 +206,42 @@ async fn a_lease_holder_killed_mid_fetch_is_replaced_after_the_lease_ttl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rate_limit_on_a_cold_cache_stops_every_instance_until_it_ends() {
+async fn a_short_rate_limit_on_a_cold_cache_is_waited_out_by_one_instance_for_all() {
     let (redis, auth, api) = servers().await;
+    let calls = rate_limited(&auth, 1, 1).await;
+    let accepted = support::api_accepting(&api, "token").await;
+    let fleet = fleet(&redis, |storage| {
+        support::builder(&auth)
+            .storage(storage)
+            .token_retry(patient_retry())
+    });
+
+    let started = Instant::now();
+    let outcomes = all_at_once(&fleet, &api).await;
+
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Ok(200))),
+        "{outcomes:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the second was waited out"
+    );
+    assert_eq!(calls.get(), 2, "one 429, then one token for all");
+    accepted.assert_calls_async(FLEET).await;
+    assert_eq!(total(&fleet, |s| s.rate_limited), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_rate_limit_on_a_cold_cache_stops_every_instance_until_its_capped_end() {
+    let (redis, auth, api) = servers().await;
+    // Two seconds, where the policy waits one at the most: not waited out.
     let calls = rate_limited(&auth, 1, 2).await;
     let never = support::api_counting_all(&api).await;
     let fleet = fleet(&redis, |storage| {
         support::builder(&auth)
             .storage(storage)
-            .token_retry(patient_retry())
+            .token_retry(impatient_retry())
     });
 
     for round in ["first", "second"] {
@@ -223,7 +258,7 @@ async fn a_rate_limit_on_a_cold_cache_stops_every_instance_until_it_ends() {
     assert_eq!(total(&fleet, |s| s.rate_limited), 2 * FLEET as u64);
 
     let retry_at = fleet[0].token().await.unwrap_err().retry_at().unwrap();
-    assert!(retry_at <= SystemTime::now() + Duration::from_secs(2));
+    assert!(retry_at <= SystemTime::now() + Duration::from_secs(1));
     support::sleep_until(retry_at).await;
     let outcomes = all_at_once(&fleet, &api).await;
     assert!(

@@ -13,6 +13,7 @@ mod failed_fetch;
 #[cfg(feature = "redis")]
 mod fleet;
 mod hostile_endpoint;
+mod rate_limit;
 mod readme;
 #[cfg(feature = "redis")]
 mod redis;

@@ -515,7 +515,7 @@ fn unix_now_ms() -> u128 {
 }
 
 #[tokio::test]
-async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stops_it() {
+async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stops_a_new_one() {
     let redis = RedisServer::start().await;
     let (a, b) = (storage(&redis), storage(&redis));
     let ttl = Duration::from_secs(60);
@@ -553,6 +553,24 @@ async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stop
 
     let until = SystemTime::now() + Duration::from_secs(30);
     b.cool_down("k", until).await.unwrap();
+    // The holder may be waiting the rate limit out: the others wait for it, and it renews.
+    assert_eq!(
+        b.try_lease("k", "b", ttl).await.unwrap(),
+        Lease::HeldElsewhere
+    );
+    let renewal = Duration::from_secs(90);
+    assert_eq!(
+        a.try_lease("k", "a", renewal).await.unwrap(),
+        Lease::Acquired
+    );
+    let renewed_ttl: i64 = redis::cmd("PTTL")
+        .arg("alf:k:lease")
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    assert!((89_000..=90_000).contains(&renewed_ttl), "{renewed_ttl}");
+    // Nobody holds it: the cool-down keeps a new lease from being taken.
+    a.release_lease("k", "a").await.unwrap();
     let cooling = a.try_lease("k", "c", ttl).await.unwrap();
     let until_ms = UNIX_EPOCH
         + Duration::from_millis(until.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64);

@@ -260,20 +260,20 @@ async fn retry_after_on_another_server_error_is_waited_for() {
 }
 
 #[tokio::test]
-async fn a_rate_limit_with_retry_after_cools_down_every_request_until_then() {
+async fn a_rate_limit_longer_than_the_policy_waits_cools_down_every_request_until_its_capped_end() {
     for limited in [429, 503] {
         let auth = MockServer::start_async().await;
         let token_calls = failing_then_ok(
             &auth,
             vec![Failure {
-                retry_after: Some("1"),
+                retry_after: Some("3"),
                 body: r#"{"error":"too_many_requests"}"#,
                 ..status(limited)
             }],
         )
         .await;
         let mut policy = support::fast_retry(3);
-        policy.max_retry_interval = Duration::from_secs(5);
+        policy.max_retry_interval = Duration::from_secs(2);
         let credentials = support::builder(&auth).token_retry(policy).build().unwrap();
 
         let first = credentials.token().await.unwrap_err();

@@ -219,10 +219,13 @@ impl ClientCredentialsBuilder {
     /// only, honouring `Retry-After` up to the policy's `max_retry_interval`. The same policy
     /// type as `reqwest-retry`'s. Default: 3 retries, 100 ms doubling up to 10 s, with jitter.
     ///
-    /// A 429, or a 503 with `Retry-After` (or Auth0's `x-ratelimit-reset`), is not retried:
-    /// token requests stop until the time the server gave, capped by `max_retry_interval`, and
-    /// requests without a valid token fail with [`Error::RateLimited`](crate::Error::RateLimited) meanwhile. The same
-    /// policy paces background refreshes after a failure.
+    /// A 429, or a 503 with `Retry-After` (or Auth0's `x-ratelimit-reset`), stops token
+    /// requests until the time the server gave. When that time is within `max_retry_interval`
+    /// and a retry is left, one fetch waits it out and asks again while every other request
+    /// waits for its token; otherwise requests without a valid token fail at once with
+    /// [`Error::RateLimited`](crate::Error::RateLimited) until then (capped by
+    /// `max_retry_interval`). Raise `max_retry_interval` to wait out longer limits, lower it
+    /// to fail faster. The same policy paces background refreshes after a failure.
     ///
     /// # Example
     /// ```
@@ -362,8 +365,9 @@ impl ClientCredentialsBuilder {
 
     /// How long a refresh lease lasts at most (default [5 seconds](DEFAULT_REFRESH_LEASE_TTL)):
     /// if its holder dies mid-fetch, another instance takes over after this long, and waiting
-    /// instances give up waiting after twice this long and fetch for themselves. Between 1 ms
-    /// and 10 minutes. Turns the lease on.
+    /// instances give up waiting after twice this long (plus the retry policy's
+    /// `max_retry_interval`, which a holder may spend waiting out a rate limit, its lease
+    /// renewed) and fetch for themselves. Between 1 ms and 10 minutes. Turns the lease on.
     pub fn refresh_lease_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_lease_ttl = Some(ttl);
         self

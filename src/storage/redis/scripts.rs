@@ -25,15 +25,21 @@ return 0
 pub(super) static REMOVE_IF_SAME_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(REMOVE_IF_SAME));
 
-/// Takes the refresh lease `KEYS[1]` for holder `ARGV[1]` for `ARGV[2]` milliseconds, unless
-/// the cool-down `KEYS[2]` is set: returns its value (UNIX milliseconds) then, else 1 when the
-/// lease was taken and 0 when another holder has it. One step, so no caller slips between the
-/// cool-down check and the lease.
+/// Takes (or, for the holder that has it, renews) the refresh lease `KEYS[1]` for holder
+/// `ARGV[1]` for `ARGV[2]` milliseconds: 1 when it did, 0 when another holder has the lease.
+/// When nobody has it and the cool-down `KEYS[2]` is set, the cool-down's value (UNIX
+/// milliseconds) instead: a holder may be waiting a rate limit out, and the others wait for
+/// it, but nobody takes a new lease to ask before the cool-down ends. One step, so no caller
+/// slips between the checks and the lease.
 const TRY_LEASE: &str = r#"
-local cooling_until = redis.call('GET', KEYS[2])
-if cooling_until then return cooling_until end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+if not holder then
+  local cooling_until = redis.call('GET', KEYS[2])
+  if cooling_until then return cooling_until end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 "#;
 
 pub(super) static TRY_LEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TRY_LEASE));
