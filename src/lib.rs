@@ -77,8 +77,10 @@
 //! - **Expiry.** A token expires `expires_in` seconds after its request was sent, or after
 //!   [`default_expires_in`](ClientCredentialsBuilder::default_expires_in) (one hour by default)
 //!   when the server does not say. It is replaced
-//!   [`expiry_margin`](ClientCredentialsBuilder::expiry_margin) (30 s) early, but never earlier
-//!   than half-way through its lifetime.
+//!   [`expiry_margin`](ClientCredentialsBuilder::expiry_margin) (30 s) early: never less than
+//!   a second (servers write `exp` in whole seconds), never more than a quarter of its
+//!   lifetime, so that a short-lived token keeps its refresh window before it counts as
+//!   expired. Every token of 2 s or more is refreshed ahead.
 //! - **Retries of the token call** happen only on connection failures, timeouts, 5xx, 408 and
 //!   429, honouring `Retry-After`; see
 //!   [`token_retry`](ClientCredentialsBuilder::token_retry).
@@ -109,6 +111,8 @@
 //!   ([`Error::from_middleware_error`] gets it out). A token response that is not JSON, lacks
 //!   `access_token`, has a token that cannot go in a header, a `token_type` other than `Bearer`
 //!   or an `expires_in` that is not between 1 s and 10 years is such an error, never a panic.
+//!   RFC 6749 asks for whole seconds; a fraction is taken rounded down (1.5 is 1 s, 0.9 is
+//!   refused), as is a number sent as a string.
 //!   Storage failures never fail a request: a failed read is a miss, a failed write is logged,
 //!   and a storage that keeps failing is reported once a minute, not once per request. A
 //!   storage that stops answering costs one fetch its timeout; it is then left alone until a

@@ -16,6 +16,12 @@ use crate::time::{from_stored_seconds, to_stored_seconds};
 /// [`default_expires_in`](crate::ClientCredentialsBuilder::default_expires_in) says otherwise.
 pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(60 * 60);
 
+/// The least expiry margin [`Token::refresh_at`] takes.
+const MIN_MARGIN: Duration = Duration::from_secs(1);
+
+/// The most of a token's lifetime the expiry margin takes: a quarter.
+const MAX_MARGIN_DIVISOR: u32 = 4;
+
 /// An OAuth 2 access token: a bearer credential, so its `Debug` prints `[redacted]`.
 ///
 /// The value comes out only through [`AccessToken::secret`]. Cloning is cheap (reference counted).
@@ -142,10 +148,14 @@ impl Token {
     }
 
     /// The moment from which the token counts as expired: `margin` before its real expiry, but
-    /// never earlier than half-way through its lifetime, so that short-lived tokens are still
-    /// used rather than fetched again and again.
+    /// never less than a second before (servers write `exp` in whole seconds and round their
+    /// own way), and never more than a quarter of its lifetime, so that a short-lived token is
+    /// still used, and has room to be refreshed ahead before this moment.
     pub fn refresh_at(&self, margin: Duration) -> SystemTime {
-        self.expires_at - margin.min(self.lifetime() / 2)
+        let margin = margin
+            .max(MIN_MARGIN)
+            .min(self.lifetime() / MAX_MARGIN_DIVISOR);
+        self.expires_at - margin
     }
 
     /// Whether the token may still be used at `now`, treating it as expired `margin` early (see
@@ -220,19 +230,19 @@ mod tests {
     }
 
     #[test]
-    fn the_margin_is_capped_at_half_the_lifetime() {
+    fn the_margin_is_capped_at_a_quarter_of_the_lifetime() {
         let token = Token::new(AccessToken::new("t"), at(0), at(3_600));
         let margin = Duration::from_secs(30);
         assert_eq!(token.refresh_at(margin), at(3_570));
         assert!(token.is_fresh_at(at(3_569), margin));
         assert!(!token.is_fresh_at(at(3_570), margin));
 
-        let short = Token::new(AccessToken::new("t"), at(0), at(10));
-        assert_eq!(short.refresh_at(margin), at(5));
-        assert!(short.is_fresh_at(at(4), margin));
-        assert!(!short.is_fresh_at(at(5), margin));
-        assert!(!short.is_expired_at(at(9)));
-        assert!(short.is_expired_at(at(10)));
+        let short = Token::new(AccessToken::new("t"), at(0), at(60));
+        assert_eq!(short.refresh_at(margin), at(45));
+        assert!(short.is_fresh_at(at(44), margin));
+        assert!(!short.is_fresh_at(at(45), margin));
+        assert!(!short.is_expired_at(at(59)));
+        assert!(short.is_expired_at(at(60)));
     }
 
     #[test]
@@ -250,10 +260,17 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_margin_means_fresh_until_expiry() {
+    fn a_margin_under_a_second_counts_as_a_second_for_whole_second_expiry() {
         let token = Token::new(AccessToken::new("t"), at(0), at(100));
-        assert!(token.is_fresh_at(at(99), Duration::ZERO));
-        assert!(!token.is_fresh_at(at(100), Duration::ZERO));
+        for margin in [Duration::ZERO, Duration::from_millis(500)] {
+            assert_eq!(token.refresh_at(margin), at(99), "{margin:?}");
+        }
+        // Unless a second is more than a quarter of the life.
+        let brief = Token::new(AccessToken::new("t"), at(0), at(2));
+        assert_eq!(
+            brief.refresh_at(Duration::ZERO),
+            at(2) - Duration::from_millis(500)
+        );
     }
 
     #[test]

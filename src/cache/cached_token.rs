@@ -17,7 +17,8 @@ const SPREAD_SHARE: f64 = 0.75;
 /// When a token is refreshed: the expiry margin, and the refresh-ahead window.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
-    /// How long before its expiry a token counts as expired (never more than half its life).
+    /// How long before its expiry a token counts as expired, as configured; what a given token
+    /// gets is [`Token::refresh_at`]'s.
     pub(crate) margin: Duration,
     /// The share of a token's lifetime, at its end, in which it is refreshed in the
     /// background; `None` when refreshing ahead is off.
@@ -38,16 +39,16 @@ impl Timing {
     }
 
     /// When the first request to see `token` starts refreshing it in the background: inside
-    /// the refresh window, which ends where the token counts as expired.
+    /// the refresh window, the share `window` of the token's lifetime that ends where the token
+    /// counts as expired.
     fn refresh_from(&self, token: &Token, stale_at: SystemTime) -> SystemTime {
         let Some(window) = self.window else {
             return stale_at;
         };
-        let window_start = token
-            .expires_at()
+        let window_start = stale_at
             .checked_sub(token.lifetime().mul_f64(window))
             .unwrap_or(stale_at)
-            .min(stale_at);
+            .max(token.issued_at());
         let window = stale_at.duration_since(window_start).unwrap_or_default();
         window_start + window.mul_f64(self.spread.clamp(0.0, 1.0) * SPREAD_SHARE)
     }
@@ -128,34 +129,67 @@ mod tests {
     }
 
     #[test]
-    fn the_window_is_the_last_quarter_up_to_the_margin() {
-        // One hour, 30 s margin: stale at 3570 s, window from 2700 s.
+    fn the_window_is_a_quarter_of_the_life_up_to_the_margin() {
+        // One hour, 30 s margin: stale at 3570 s, window from 2670 s.
         let token = cached(0, 3_600, timing(30, Some(0.25), 0.0));
-        assert!(!token.is_due_at(at(2_699)));
-        assert!(token.is_due_at(at(2_700)));
+        assert!(!token.is_due_at(at(2_669)));
+        assert!(token.is_due_at(at(2_670)));
         assert!(token.is_fresh_at(at(3_569)));
         assert!(!token.is_fresh_at(at(3_570)));
     }
 
     #[test]
     fn the_spread_moves_the_start_within_the_first_three_quarters_of_the_window() {
-        // Window 2700..3570 s: 870 s, three quarters of it 652.5 s.
+        // Window 2670..3570 s: 900 s, three quarters of it 675 s.
         let late = cached(0, 3_600, timing(30, Some(0.25), 1.0));
-        assert!(!late.is_due_at(at(3_352)));
-        assert!(late.is_due_at(at(3_353)));
+        assert!(!late.is_due_at(at(3_344)));
+        assert!(late.is_due_at(at(3_345)));
         let middle = cached(0, 3_600, timing(30, Some(0.25), 0.5));
-        assert!(!middle.is_due_at(at(3_026)));
-        assert!(middle.is_due_at(at(3_027)));
+        assert!(!middle.is_due_at(at(3_007)));
+        assert!(middle.is_due_at(at(3_008)));
     }
 
     #[test]
-    fn a_margin_larger_than_the_window_leaves_no_window() {
-        // Two seconds, 30 s margin: the margin takes half the life (stale at 1 s), which is
-        // before the last quarter starts.
-        let token = cached(0, 2, timing(30, Some(0.25), 0.7));
-        assert!(token.is_due_at(at(1)));
-        assert!(!token.is_fresh_at(at(1)));
-        assert!(token.is_fresh_at(at(0)) && !token.is_due_at(at(0)));
+    fn short_tokens_keep_a_window_before_they_count_as_expired() {
+        // The default 30 s margin, capped at a quarter of the life, and the window before it.
+        for lifetime in [2, 4, 60, 120, 3_600] {
+            let token = cached(0, lifetime, timing(30, Some(0.25), 1.0));
+            let margin = Duration::from_secs(30).min(Duration::from_secs(lifetime) / 4);
+            let stale_at = at(lifetime) - margin;
+            assert!(
+                token.is_fresh_at(stale_at - Duration::from_millis(1)),
+                "{lifetime}"
+            );
+            assert!(!token.is_fresh_at(stale_at), "{lifetime}");
+            let due_from = (0..lifetime * 1000)
+                .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+                .find(|t| token.is_due_at(*t))
+                .unwrap();
+            assert!(
+                due_from < stale_at,
+                "{lifetime} s: due from {due_from:?}, stale at {stale_at:?}"
+            );
+            assert!(due_from > at(0), "{lifetime} s: not due at once");
+        }
+    }
+
+    #[test]
+    fn the_margin_is_at_least_a_second_for_whole_second_expiry() {
+        // A 500 ms margin would meet a server whose clock rounds `exp` its own way.
+        let token = cached(0, 60, timing(0, Some(0.25), 0.0));
+        assert!(token.is_fresh_at(SystemTime::UNIX_EPOCH + Duration::from_millis(58_999)));
+        assert!(!token.is_fresh_at(at(59)));
+        let half_a_second = Timing {
+            margin: Duration::from_millis(500),
+            window: None,
+            spread: 0.0,
+        };
+        let token = CachedToken::new(
+            Token::new(AccessToken::new("t"), at(0), at(60)),
+            &half_a_second,
+        )
+        .unwrap();
+        assert!(!token.is_fresh_at(at(59)));
     }
 
     #[test]

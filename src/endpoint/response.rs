@@ -56,21 +56,30 @@ pub(super) fn parse_token_response(
     Ok(token)
 }
 
-/// `expires_in` as a number of seconds, or a string of digits as some servers send it.
+/// `expires_in` as a number of seconds, or a string of one as some servers send it. RFC 6749
+/// asks for a whole number; a fraction is taken rounded down, so it must be at least 1.
 fn parse_expires_in(value: &serde_json::Value) -> Result<Duration, TokenResponseError> {
     let seconds = match value {
-        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
-        serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(whole_seconds)),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            s.parse::<u64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(whole_seconds))
+        }
         _ => None,
     };
     match seconds {
         Some(s) if s > 0 && s <= MAX_EXPIRES_IN.as_secs() => Ok(Duration::from_secs(s)),
         _ => Err(TokenResponseError::InvalidExpiresIn(describe(value))),
     }
+}
+
+/// A finite, non-negative number of seconds, rounded down; `None` for NaN, infinities,
+/// negatives and numbers past any lifetime (which the range check then refuses).
+fn whole_seconds(seconds: f64) -> Option<u64> {
+    // `as` saturates, so a huge value becomes u64::MAX and is refused as out of range.
+    (seconds.is_finite() && seconds >= 0.0).then(|| seconds.floor() as u64)
 }
 
 /// A bad `expires_in` for an error message: numbers as they are, anything else by its kind, so
@@ -154,6 +163,20 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_of_at_least_a_second_is_taken_rounded_down() {
+        for (expires_in, seconds) in [("1.5", 1), ("59.99", 59), ("\" 90.7 \"", 90), ("1e3", 1000)]
+        {
+            let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            let token = parse(&body).unwrap();
+            assert_eq!(
+                token.lifetime(),
+                Duration::from_secs(seconds),
+                "{expires_in}"
+            );
+        }
+    }
+
+    #[test]
     fn a_missing_expires_in_takes_the_default() {
         let token = parse(r#"{"access_token":"t"}"#).unwrap();
         assert_eq!(token.expires_at(), at(1_000) + DEFAULT_EXPIRES_IN);
@@ -221,8 +244,16 @@ mod tests {
                 E::InvalidExpiresIn("0".into()),
             ),
             (
-                r#"{"access_token":"t","expires_in":1.5}"#,
-                E::InvalidExpiresIn("1.5".into()),
+                r#"{"access_token":"t","expires_in":0.9}"#,
+                E::InvalidExpiresIn("0.9".into()),
+            ),
+            (
+                r#"{"access_token":"t","expires_in":"0.5"}"#,
+                E::InvalidExpiresIn("\"0.5\"".into()),
+            ),
+            (
+                r#"{"access_token":"t","expires_in":"NaN"}"#,
+                E::InvalidExpiresIn("(a string of 3 characters)".into()),
             ),
             (
                 r#"{"access_token":"t","expires_in":"soon"}"#,

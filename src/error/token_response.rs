@@ -39,9 +39,9 @@ pub enum TokenResponseError {
     /// `token_type` is not `Bearer`.
     #[error("token_type {0:?} is not supported (only Bearer is)")]
     UnsupportedTokenType(String),
-    /// `expires_in` is not a whole number of seconds in range.
+    /// `expires_in` is not a number of seconds in range (a fraction counts rounded down).
     #[error(
-        "expires_in {0} is not a whole number of seconds between 1 and {max}",
+        "expires_in {0} is not a number of seconds between 1 and {max}",
         max = MAX_EXPIRES_IN.as_secs()
     )]
     InvalidExpiresIn(String),

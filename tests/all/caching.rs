@@ -46,8 +46,8 @@ async fn token_and_the_middleware_share_one_cache() {
 async fn a_token_is_replaced_once_it_counts_as_expired() {
     let auth = MockServer::start_async().await;
     let api = MockServer::start_async().await;
-    // A 4-second token: the 30 s margin is capped at half its lifetime, so it is replaced after
-    // two seconds, not at once and not never.
+    // A 4-second token: the 30 s margin is capped at a quarter of its lifetime, so it is
+    // replaced after three seconds, not at once and not never.
     let (_, token_calls) = support::numbered_tokens(&auth, Some(4)).await;
     let first = support::api_accepting(&api, "token-1").await;
     let second = support::api_accepting(&api, "token-2").await;
@@ -62,7 +62,7 @@ async fn a_token_is_replaced_once_it_counts_as_expired() {
 
     // Wait for the clock to pass the moment the token counts as expired.
     let refresh_at = token.refresh_at(reqwest_alf::DEFAULT_EXPIRY_MARGIN);
-    assert_eq!(refresh_at, token.issued_at() + Duration::from_secs(2));
+    assert_eq!(refresh_at, token.issued_at() + Duration::from_secs(3));
     if let Ok(left) = refresh_at.duration_since(SystemTime::now()) {
         tokio::time::sleep(left + Duration::from_millis(20)).await;
     }
@@ -78,7 +78,7 @@ async fn a_token_is_replaced_once_it_counts_as_expired() {
 async fn the_expiry_margin_is_configurable() {
     let auth = MockServer::start_async().await;
     let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
-    // With a margin of an hour, a one-hour token is replaced half-way, never at once.
+    // With a margin of an hour, a one-hour token is replaced three quarters in, never at once.
     let credentials = support::builder(&auth)
         .expiry_margin(Duration::from_secs(3600))
         .build()
@@ -90,7 +90,7 @@ async fn the_expiry_margin_is_configurable() {
     assert_eq!(token_calls.get(), 1);
     assert_eq!(
         token.refresh_at(Duration::from_secs(3600)),
-        token.issued_at() + Duration::from_secs(1800)
+        token.issued_at() + Duration::from_secs(2700)
     );
 }
 

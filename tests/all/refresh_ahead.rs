@@ -1,12 +1,12 @@
 //! Refreshing ahead: a token in its refresh window is replaced in the background while requests
 //! keep going out with it, one refresh at a time, with a pause after a failure.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
 use httpmock::{HttpMockRequest, MockServer};
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{ClientCredentials, MemoryStorage};
+use reqwest_alf::{AccessToken, ClientCredentials, MemoryStorage, Token};
 use reqwest_middleware::ClientWithMiddleware;
 
 use crate::support::{self, Counter, Gate, Seeded, TOKEN_PATH, TokenUses};
@@ -159,4 +159,46 @@ async fn a_refresh_window_that_is_not_a_share_of_the_lifetime_is_refused() {
         );
     }
     assert!(support::builder(&auth).refresh_window(0.5).build().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn short_lived_tokens_are_refreshed_ahead_too_and_no_request_waits() {
+    // Four seconds, a minute, two minutes, with the default 30 s margin: each is taken
+    // four fifths into its refresh window, after any middleware's starting point and before
+    // it counts as expired.
+    for (lifetime, margin) in [(4, 1), (60, 15), (120, 30)] {
+        let (auth, api) = (
+            MockServer::start_async().await,
+            MockServer::start_async().await,
+        );
+        let gate = Gate::default();
+        let calls = gated_token_endpoint(&auth, &gate, 200).await;
+        let uses = support::api_counting_by_token(&api).await;
+        let (lifetime, margin) = (Duration::from_secs(lifetime), Duration::from_secs(margin));
+        let window = lifetime / 4;
+        let age = lifetime - margin - window / 5;
+        let now = SystemTime::now();
+        let storage = Seeded {
+            inner: MemoryStorage::new(),
+            seed: Token::new(AccessToken::new("old"), now - age, now - age + lifetime),
+        };
+        let credentials = support::builder(&auth).storage(storage).build().unwrap();
+        let client = support::client(credentials.clone());
+
+        // The refresh is held at the token endpoint: a request that waited for it would
+        // still be waiting.
+        assert_eq!(
+            send_together(&client, &api, 10).await,
+            [200; 10],
+            "{lifetime:?}"
+        );
+
+        assert_eq!(uses.of("old"), 10, "{lifetime:?}");
+        assert_eq!(credentials.stats().refreshes_ahead, 1, "{lifetime:?}");
+        support::eventually("the refresh reaches the token endpoint", async || {
+            calls.get() == 1
+        })
+        .await;
+        gate.open();
+    }
 }

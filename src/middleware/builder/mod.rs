@@ -200,8 +200,10 @@ impl ClientCredentialsBuilder {
     }
 
     /// How long before its expiry a token is treated as expired and replaced, so that it does
-    /// not expire on its way to the API. Default: [30 seconds](DEFAULT_EXPIRY_MARGIN). Never more
-    /// than half a token's lifetime is taken, so short-lived tokens are still used.
+    /// not expire on its way to the API. Default: [30 seconds](DEFAULT_EXPIRY_MARGIN). Never less
+    /// than a second is taken, because servers write `exp` in whole seconds and round their
+    /// own way, and never more than a quarter of a token's lifetime, so that a short-lived
+    /// token is still used, and refreshed ahead before it counts as expired.
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
         self.expiry_margin = margin;
         self
@@ -340,9 +342,9 @@ impl ClientCredentialsBuilder {
         self
     }
 
-    /// The share of a token's lifetime, at its end, in which it is refreshed ahead: default
-    /// [0.25](DEFAULT_REFRESH_WINDOW), the last quarter; it ends where the token counts as
-    /// expired ([`expiry_margin`](Self::expiry_margin)). Each middleware starts its refresh at
+    /// The share of a token's lifetime in which it is refreshed ahead: default
+    /// [0.25](DEFAULT_REFRESH_WINDOW), a quarter, which ends where the token counts as
+    /// expired ([`expiry_margin`](Self::expiry_margin)) and starts no earlier than its issue. Each middleware starts its refresh at
     /// a point of its own in the first three quarters of the window, so that instances sharing a token
     /// through `RedisStorage` do not all reach for a new one at once.
     /// Must be between 0 and 1, both excluded. Turns refreshing ahead on.
