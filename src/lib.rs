@@ -100,7 +100,10 @@
 //! - **Replay after 401.** Only requests whose body can be cloned are replayed, and only once.
 //!   A streaming body cannot be sent twice: its 401 goes to the caller (with a `tracing`
 //!   warning), and the next request gets a new token. A 401 makes the middleware forget only
-//!   the token that was rejected: a token another task fetched meanwhile is kept.
+//!   the token that was rejected: a token another task fetched meanwhile is kept. When the
+//!   API refuses even the token fetched for the replay, it does not take this client's tokens
+//!   (audience, [`resource`](ClientCredentialsBuilder::resource) or scope): one warning says
+//!   so, and for the next 30 s a 401 goes to the caller with no new token fetched.
 //! - **A failing token endpoint.** When a token counts as expired (inside its expiry margin)
 //!   but has not really expired, and getting a new one fails (5xx, a time-out, no connection,
 //!   an unusable answer, a rate limit), the current token keeps serving until it expires, with

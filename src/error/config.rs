@@ -53,6 +53,11 @@ pub enum ConfigError {
     /// An origin given to `only_for` is not `scheme://host[:port]`.
     #[error("only_for takes origins like https://api.example.com[:port]: {0}")]
     InvalidOrigin(String),
+    /// A `resource` is not an absolute URI without a fragment (RFC 8707 §2).
+    #[error(
+        "resource must be an absolute URI without a fragment, like https://api.example.com/: {0}"
+    )]
+    InvalidResource(String),
     /// The refresh window is not a share of a token's lifetime.
     #[error(
         "refresh_window must be a share of the token's lifetime between 0 and 1, both excluded \

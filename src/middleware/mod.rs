@@ -6,9 +6,11 @@
 pub(crate) mod attach;
 pub(crate) mod auth0;
 pub(crate) mod builder;
+mod refusals;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use http::{Extensions, StatusCode, header::AUTHORIZATION};
@@ -16,8 +18,10 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::cache::TokenCache;
+use crate::cache::cached_token::CachedToken;
 use crate::error::Error;
 use crate::middleware::attach::{AttachRules, answered_where_sent};
+use crate::middleware::refusals::{FreshTokenRefusals, REMEMBERED_FOR};
 use crate::stats::{Stats, count};
 use crate::token::Token;
 
@@ -33,14 +37,24 @@ use crate::token::Token;
 #[derive(Clone)]
 pub struct ClientCredentials {
     cache: Arc<TokenCache>,
-    attach: Arc<AttachRules>,
+    requests: Arc<RequestSide>,
+}
+
+/// What the middleware keeps about the requests it handles, shared by its clones.
+#[derive(Debug)]
+struct RequestSide {
+    attach: AttachRules,
+    refusals: FreshTokenRefusals,
 }
 
 impl ClientCredentials {
     pub(crate) fn new(attach: AttachRules, cache: TokenCache) -> Self {
         Self {
             cache: Arc::new(cache),
-            attach: Arc::new(attach),
+            requests: Arc::new(RequestSide {
+                attach,
+                refusals: FreshTokenRefusals::default(),
+            }),
         }
     }
 
@@ -113,7 +127,7 @@ impl Middleware for ClientCredentials {
             return next.run(request, extensions).await;
         }
         // Not a place for this token (plain http, another origin, the caller's predicate).
-        if !self.attach.applies_to(&request) {
+        if !self.requests.attach.applies_to(&request) {
             tracing::debug!(
                 key = %self.cache.key,
                 origin = %request.url().origin().ascii_serialization(),
@@ -122,14 +136,7 @@ impl Middleware for ClientCredentials {
             return next.run(request, extensions).await;
         }
 
-        let used = self
-            .cache
-            .fresh_token()
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, used.header.clone());
+        let used = self.attach_fresh_token(&mut request).await?;
         let replay = request.try_clone();
         // Where the token went, should a 401 come back; `replay` keeps it when it exists.
         let streamed_to = replay.is_none().then(|| request.url().clone());
@@ -150,6 +157,14 @@ impl Middleware for ClientCredentials {
             );
             return Ok(response);
         }
+        if self.requests.refusals.in_force(SystemTime::now()) {
+            tracing::debug!(
+                key = %self.cache.key,
+                "the API answered 401, as it did to a token fetched just now: the 401 goes to \
+                 the caller, with no new token fetched"
+            );
+            return Ok(response);
+        }
         // Replayed or not, the rejected token must not serve the next request.
         self.cache.invalidate(&used.token).await;
         let Some(mut replay) = replay else {
@@ -162,16 +177,42 @@ impl Middleware for ClientCredentials {
         };
 
         tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
-        let fresh = self
+        self.attach_fresh_token(&mut replay).await?;
+        count(&self.cache.counters.replays);
+        let replayed_to = replay.url().clone();
+        let replayed = next.run(replay, extensions).await?;
+        if replayed.status() == StatusCode::UNAUTHORIZED
+            && answered_where_sent(&replayed_to, replayed.url())
+            && self.requests.refusals.remember(SystemTime::now())
+        {
+            tracing::warn!(
+                key = %self.cache.key,
+                "the API refused a token fetched just now: it does not take this client's tokens. \
+                 Check the audience, the resource (RFC 8707) and the scope the token is asked \
+                 for, and that the API trusts this authorization server. For the next {} s a \
+                 401 goes to the caller with no new token fetched",
+                REMEMBERED_FOR.as_secs()
+            );
+        }
+        Ok(replayed)
+    }
+}
+
+impl ClientCredentials {
+    /// Puts a token that does not count as expired on `request`; the token it put there.
+    async fn attach_fresh_token(
+        &self,
+        request: &mut Request,
+    ) -> reqwest_middleware::Result<Arc<CachedToken>> {
+        let token = self
             .cache
             .fresh_token()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        replay
+        request
             .headers_mut()
-            .insert(AUTHORIZATION, fresh.header.clone());
-        count(&self.cache.counters.replays);
-        next.run(replay, extensions).await
+            .insert(AUTHORIZATION, token.header.clone());
+        Ok(token)
     }
 }
 
@@ -180,7 +221,7 @@ impl fmt::Debug for ClientCredentials {
         f.debug_struct("ClientCredentials")
             .field("token_endpoint", &self.cache.endpoint.display)
             .field("client_auth", &self.cache.endpoint.client_auth)
-            .field("attach", &self.attach)
+            .field("attach", &self.requests.attach)
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }

@@ -296,3 +296,58 @@ async fn a_401_after_a_redirect_within_the_origin_gets_a_new_token_and_one_repla
     revoked.assert_calls_async(1).await;
     accepted.assert_calls_async(1).await;
 }
+
+#[tokio::test]
+async fn an_api_that_refuses_fresh_tokens_gets_no_new_one_per_request_and_one_warning() {
+    let captured = logs::crate_logs();
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    // Issued for another API: this one refuses every token.
+    let refusing = api
+        .mock_async(|when, then| {
+            when.method("GET").path("/fruits");
+            then.status(401)
+                .header("www-authenticate", r#"Bearer error="invalid_token""#);
+        })
+        .await;
+    let middleware = support::builder(&auth)
+        .audience("https://refused-everywhere.example")
+        .build()
+        .unwrap();
+    // This middleware's storage key, which its log lines carry, from its Debug output.
+    let shown = format!("{middleware:?}");
+    let key = shown
+        .split("key: \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let client = support::client(middleware);
+
+    for _ in 0..5 {
+        let response = client.get(api.url("/fruits")).send().await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+
+    assert_eq!(
+        token_calls.get(),
+        2,
+        "the first request's token, and the one fetched for its replay"
+    );
+    refusing.assert_calls_async(2 + 4).await;
+    let logged = captured.text();
+    let warnings: Vec<&str> = logged
+        .lines()
+        .filter(|line| line.contains(&key))
+        .filter(|line| line.contains("WARN") && line.contains("refused a token fetched just now"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    for cause in ["audience", "resource", "scope"] {
+        assert!(warnings[0].contains(cause), "{}", warnings[0]);
+    }
+}

@@ -1,6 +1,7 @@
 //! [`ClientCredentialsBuilder`]: the options and their defaults; `build.rs` checks them.
 
 mod build;
+mod check;
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub struct ClientCredentialsBuilder {
     client_secret: Secret,
     audience: Option<String>,
     scope: Option<String>,
+    resources: Vec<String>,
     extra_params: Vec<(String, String)>,
     auth_method: AuthMethod,
     default_expires_in: Duration,
@@ -105,6 +107,7 @@ impl ClientCredentialsBuilder {
             client_secret: Secret::new(client_secret),
             audience: None,
             scope: None,
+            resources: Vec::new(),
             extra_params: Vec::new(),
             auth_method: AuthMethod::default(),
             default_expires_in: DEFAULT_EXPIRES_IN,
@@ -138,9 +141,30 @@ impl ClientCredentialsBuilder {
     }
 
     /// The `audience` form parameter: the API the token is for. Auth0 requires it (the API's
-    /// identifier); other servers may use [`extra_param`](Self::extra_param)`("resource", …)`.
+    /// identifier); servers that follow RFC 8707 take [`resource`](Self::resource) instead.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// A `resource` form parameter (RFC 8707): an API the token is for, as an absolute URI
+    /// without a fragment. Call it again to name several. Servers that follow RFC 8707 (panva's
+    /// oidc-provider, among others) issue a token for an API only when it is named this way;
+    /// Auth0 takes [`audience`](Self::audience) instead. A token asked for without the
+    /// resource its API expects is issued, then refused by the API.
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::ClientCredentials;
+    ///
+    /// let auth = ClientCredentials::builder("https://op.example/token", "id", "secret")
+    ///     .resource("https://fruits.example.com/")
+    ///     .scope("read:fruits")
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn resource(mut self, uri: impl Into<String>) -> Self {
+        self.resources.push(uri.into());
         self
     }
 
@@ -384,6 +408,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("client_secret", &self.client_secret)
             .field("audience", &self.audience)
             .field("scope", &self.scope)
+            .field("resources", &self.resources)
             .field("extra_params", &self.extra_params)
             .field("auth_method", &self.auth_method)
             .field("default_expires_in", &self.default_expires_in)
