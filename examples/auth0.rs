@@ -106,7 +106,7 @@ async fn main() -> ExitCode {
     let response = match client.get(&url).send().await {
         Ok(response) => response,
         Err(error) => {
-            match reqwest_alf::Error::from_middleware_error(&error) {
+            match reqwest_alf::Error::downcast_ref(&error) {
                 Some(no_token) => eprintln!("no token, so no request: {no_token}"),
                 None => eprintln!("the request failed: {error}"),
             }

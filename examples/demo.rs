@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use demo_server::{DemoServers, RegisteredClient, SCOPE};
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{AuthMethod, ClientCredentials, DEFAULT_EXPIRY_MARGIN};
+use reqwest_alf::{AccessToken, AuthMethod, ClientCredentials, ClientCredentialsBuilder, Token};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 const CLIENT: RegisteredClient = RegisteredClient {
@@ -90,7 +90,7 @@ impl Demo {
             .await
         {
             Ok(response) => response.status().as_u16().to_string(),
-            Err(error) => match reqwest_alf::Error::from_middleware_error(&error) {
+            Err(error) => match reqwest_alf::Error::downcast_ref(&error) {
                 Some(reqwest_alf::Error::TokenEndpoint {
                     oauth_error: Some(e),
                     ..
@@ -215,9 +215,12 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Sleeps until a token just issued to `client` counts as expired: the margin is taken off its
-/// lifetime, but never more than half of it.
+/// Sleeps until a token just issued to `client` counts as expired, by the middleware's own rule
+/// for the default expiry margin.
 async fn wait_until_stale(client: &RegisteredClient) {
-    let stale_after = client.lifetime - DEFAULT_EXPIRY_MARGIN.min(client.lifetime / 2);
+    let now = std::time::SystemTime::now();
+    let token = Token::new(AccessToken::new("-"), now, now + client.lifetime);
+    let stale_at = token.stale_at(ClientCredentialsBuilder::DEFAULT_EXPIRY_MARGIN);
+    let stale_after = stale_at.duration_since(now).unwrap_or_default();
     tokio::time::sleep(stale_after + Duration::from_millis(100)).await;
 }

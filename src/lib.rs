@@ -36,7 +36,7 @@
 //! # async fn run(client: reqwest_middleware::ClientWithMiddleware) {
 //! match client.get("https://fruits.example.com/fruits").send().await {
 //!     Ok(response) => println!("{}", response.status()),
-//!     Err(error) => match reqwest_alf::Error::from_middleware_error(&error) {
+//!     Err(error) => match reqwest_alf::Error::downcast_ref(&error) {
 //!         Some(no_token) => eprintln!("no token: {no_token} (retryable: {})", no_token.is_retryable()),
 //!         None => eprintln!("request failed: {error}"),
 //!     },
@@ -111,7 +111,7 @@
 //!   `invalid_grant`, …) reaches the caller at once.
 //! - **Failures.** When no token can be had, the API request is not sent and the caller gets
 //!   [`Error`] inside [`reqwest_middleware::Error::Middleware`]
-//!   ([`Error::from_middleware_error`] gets it out). A token response that is not JSON, lacks
+//!   ([`Error::downcast_ref`] gets it out). A token response that is not JSON, lacks
 //!   `access_token`, has a token that cannot go in a header, a `token_type` other than `Bearer`
 //!   or an `expires_in` that is not between 1 s and 10 years is such an error, never a panic.
 //!   RFC 6749 asks for whole seconds; a fraction is taken rounded down (1.5 is 1 s, 0.9 is
@@ -137,6 +137,13 @@
 //! - **Secrets.** The client secret, private keys and access tokens never appear in `Debug`
 //!   output, error messages or logs, and storage keys are derived without the secret. See
 //!   `SECURITY.md` for what the crate protects and what it does not.
+//!
+//! # With reqwest-retry
+//! Stack `reqwest-retry`'s `RetryTransientMiddleware` after this middleware
+//! (`.with(auth).with(retry)`): each retry of the API call carries the request's token, and a
+//! 401 comes back here to be replayed with a new token. In the other order every retry goes
+//! through this middleware again. Either way [`Error::downcast_ref`] finds this crate's error,
+//! inside `reqwest-retry`'s when it wrapped it.
 //!
 //! # Features
 //! - `default-tls` (default): reqwest's default TLS for the token client. Turn it off to choose
@@ -174,23 +181,20 @@ mod storage;
 mod time;
 mod token;
 
-pub use cache::cached_token::DEFAULT_REFRESH_WINDOW;
 pub use endpoint::client_assertion::{JwtAlgorithm, PrivateKey};
 pub use endpoint::client_auth::AuthMethod;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use middleware::ClientCredentials;
-pub use middleware::auth0::AUTH0_DEFAULT_EXPIRES_IN;
-pub use middleware::builder::{
-    ClientCredentialsBuilder, DEFAULT_EXPIRY_MARGIN, DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
-    DEFAULT_REFRESH_LEASE_TTL, DEFAULT_TOKEN_REQUEST_TIMEOUT,
-};
+pub use middleware::builder::ClientCredentialsBuilder;
 pub use stats::Stats;
 #[cfg(feature = "redis")]
 pub use storage::RedisStorage;
 pub use storage::{Lease, MemoryStorage, StorageError, TokenStorage};
-pub use time::MAX_EXPIRES_IN;
-pub use token::{AccessToken, DEFAULT_EXPIRES_IN, Token};
+pub use token::{AccessToken, Token};
 
 /// The retry policy crate used by [`ClientCredentialsBuilder::token_retry`], re-exported so no
 /// second dependency is needed; it is the one `reqwest-retry` uses.
 pub use retry_policies;
+/// The retry policies and jitter of [`retry_policies`], at the crate root as `reqwest-retry`
+/// has them: `reqwest_alf::policies::ExponentialBackoff`.
+pub use retry_policies::{Jitter, policies};

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest `expires_in` taken at face value (ten years); a longer one is an error, as it can
 /// only be a mistake and would overflow time arithmetic on some platforms.
-pub const MAX_EXPIRES_IN: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+pub(crate) const MAX_EXPIRES_IN: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 /// How far another machine's clock may be ahead of ours, for what other instances wrote to a
 /// shared storage: a time this much further ahead than the rules allow is still taken for an

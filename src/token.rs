@@ -8,15 +8,16 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use subtle::ConstantTimeEq;
 
 use crate::error::TokenResponseError;
 use crate::time::{from_stored_seconds, to_stored_seconds};
 
 /// The lifetime given to a token whose response has no `expires_in`, unless
 /// [`default_expires_in`](crate::ClientCredentialsBuilder::default_expires_in) says otherwise.
-pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(60 * 60);
+pub(crate) const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(60 * 60);
 
-/// The least expiry margin [`Token::refresh_at`] takes.
+/// The least expiry margin [`Token::stale_at`] takes.
 const MIN_MARGIN: Duration = Duration::from_secs(1);
 
 /// The most of a token's lifetime the expiry margin takes: a quarter.
@@ -25,8 +26,18 @@ const MAX_MARGIN_DIVISOR: u32 = 4;
 /// An OAuth 2 access token: a bearer credential, so its `Debug` prints `[redacted]`.
 ///
 /// The value comes out only through [`AccessToken::secret`]. Cloning is cheap (reference counted).
-#[derive(Clone, PartialEq, Eq)]
+/// Two tokens compare in constant time (for tokens of one length), so that a comparison tells
+/// nothing of how much of a guess was right.
+#[derive(Clone)]
 pub struct AccessToken(Arc<str>);
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl AccessToken {
     /// Wraps a token string.
@@ -151,17 +162,24 @@ impl Token {
     /// never less than a second before (servers write `exp` in whole seconds and round their
     /// own way), and never more than a quarter of its lifetime, so that a short-lived token is
     /// still used, and has room to be refreshed ahead before this moment.
-    pub fn refresh_at(&self, margin: Duration) -> SystemTime {
+    pub fn stale_at(&self, margin: Duration) -> SystemTime {
         let margin = margin
             .max(MIN_MARGIN)
             .min(self.lifetime() / MAX_MARGIN_DIVISOR);
         self.expires_at - margin
     }
 
+    /// The old name of [`Token::stale_at`]: the moment the token counts as expired, not the one
+    /// its refresh ahead starts.
+    #[deprecated(since = "0.1.0", note = "renamed: use `Token::stale_at`")]
+    pub fn refresh_at(&self, margin: Duration) -> SystemTime {
+        self.stale_at(margin)
+    }
+
     /// Whether the token may still be used at `now`, treating it as expired `margin` early (see
-    /// [`Token::refresh_at`]).
+    /// [`Token::stale_at`]).
     pub fn is_fresh_at(&self, now: SystemTime, margin: Duration) -> bool {
-        now < self.refresh_at(margin)
+        now < self.stale_at(margin)
     }
 
     /// Whether the token has really expired at `now`, with no margin.
@@ -233,12 +251,12 @@ mod tests {
     fn the_margin_is_capped_at_a_quarter_of_the_lifetime() {
         let token = Token::new(AccessToken::new("t"), at(0), at(3_600));
         let margin = Duration::from_secs(30);
-        assert_eq!(token.refresh_at(margin), at(3_570));
+        assert_eq!(token.stale_at(margin), at(3_570));
         assert!(token.is_fresh_at(at(3_569), margin));
         assert!(!token.is_fresh_at(at(3_570), margin));
 
         let short = Token::new(AccessToken::new("t"), at(0), at(60));
-        assert_eq!(short.refresh_at(margin), at(45));
+        assert_eq!(short.stale_at(margin), at(45));
         assert!(short.is_fresh_at(at(44), margin));
         assert!(!short.is_fresh_at(at(45), margin));
         assert!(!short.is_expired_at(at(59)));
@@ -263,12 +281,12 @@ mod tests {
     fn a_margin_under_a_second_counts_as_a_second_for_whole_second_expiry() {
         let token = Token::new(AccessToken::new("t"), at(0), at(100));
         for margin in [Duration::ZERO, Duration::from_millis(500)] {
-            assert_eq!(token.refresh_at(margin), at(99), "{margin:?}");
+            assert_eq!(token.stale_at(margin), at(99), "{margin:?}");
         }
         // Unless a second is more than a quarter of the life.
         let brief = Token::new(AccessToken::new("t"), at(0), at(2));
         assert_eq!(
-            brief.refresh_at(Duration::ZERO),
+            brief.stale_at(Duration::ZERO),
             at(2) - Duration::from_millis(500)
         );
     }
@@ -286,6 +304,15 @@ mod tests {
         let header = AccessToken::new("abc.def").bearer_header().unwrap();
         assert_eq!(header, "Bearer abc.def");
         assert!(header.is_sensitive());
+    }
+
+    #[test]
+    fn tokens_are_equal_when_every_byte_is() {
+        let token = AccessToken::new("abc.def");
+        assert_eq!(token, AccessToken::new("abc.def"));
+        for other in ["abc.deg", "abc.de", "abc.defg", "", "xbc.def"] {
+            assert_ne!(token, AccessToken::new(other), "{other}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::token::Token;
 
 /// The share of a token's lifetime at its end in which it is refreshed ahead, unless
 /// [`refresh_window`](crate::ClientCredentialsBuilder::refresh_window) says otherwise.
-pub const DEFAULT_REFRESH_WINDOW: f64 = 0.25;
+pub(crate) const DEFAULT_REFRESH_WINDOW: f64 = 0.25;
 
 /// How much of the refresh window the middlewares' starting points spread over.
 const SPREAD_SHARE: f64 = 0.75;
@@ -18,7 +18,7 @@ const SPREAD_SHARE: f64 = 0.75;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
     /// How long before its expiry a token counts as expired, as configured; what a given token
-    /// gets is [`Token::refresh_at`]'s.
+    /// gets is [`Token::stale_at`]'s.
     pub(crate) margin: Duration,
     /// The share of a token's lifetime, at its end, in which it is refreshed in the
     /// background; `None` when refreshing ahead is off.
@@ -66,7 +66,7 @@ pub(crate) struct CachedToken {
 
 impl CachedToken {
     pub(crate) fn new(token: Token, timing: &Timing) -> Result<Self, TokenResponseError> {
-        let stale_at = token.refresh_at(timing.margin);
+        let stale_at = token.stale_at(timing.margin);
         Ok(Self {
             header: token.access_token().bearer_header()?,
             refresh_from: timing.refresh_from(&token, stale_at),

@@ -36,6 +36,7 @@ pub enum ConfigError {
     ReservedParameter(String),
     /// A duration option is out of range.
     #[error("{option} must be {expected}")]
+    #[non_exhaustive]
     InvalidDuration {
         /// The builder option.
         option: &'static str,
@@ -44,6 +45,7 @@ pub enum ConfigError {
     },
     /// A size option is out of range.
     #[error("{option} must be {expected}")]
+    #[non_exhaustive]
     InvalidSize {
         /// The builder option.
         option: &'static str,

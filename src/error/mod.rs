@@ -24,7 +24,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong while building the middleware or getting a token.
 ///
 /// The middleware returns it inside [`reqwest_middleware::Error::Middleware`]; get it back with
-/// [`Error::from_middleware_error`]. When this error comes back, the API request was not sent.
+/// [`Error::downcast_ref`], also from behind `reqwest-retry`. When this error comes back, the
+/// API request was not sent.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -39,6 +40,7 @@ pub enum Error {
         what = transport_failure(source),
         s = plural(*attempts)
     )]
+    #[non_exhaustive]
     Transport {
         /// The token endpoint, without its query string.
         endpoint: String,
@@ -56,6 +58,7 @@ pub enum Error {
         s = plural(*attempts),
         hint = hint(*status, oauth_error.as_ref()),
     )]
+    #[non_exhaustive]
     TokenEndpoint {
         /// The token endpoint, without its query string.
         endpoint: String,
@@ -80,6 +83,7 @@ pub enum Error {
          is sent before then",
         when = http_date(*retry_at)
     )]
+    #[non_exhaustive]
     RateLimited {
         /// The token endpoint, without its query string.
         endpoint: String,
@@ -93,6 +97,7 @@ pub enum Error {
         "token endpoint {endpoint} sent an unusable token response: {reason}{hint}",
         hint = response_hint(reason)
     )]
+    #[non_exhaustive]
     InvalidTokenResponse {
         /// The token endpoint, without its query string.
         endpoint: String,
@@ -103,24 +108,44 @@ pub enum Error {
 
 impl Error {
     /// This crate's error inside an error returned by a `reqwest_middleware` client, if that is
-    /// what it holds: a request that failed because no token could be had.
+    /// what it holds: a request that failed because no token could be had. It is found where
+    /// another middleware wrapped it too: `reqwest-retry`'s `RetryError`, or any error whose
+    /// chain of sources holds a `reqwest_middleware::Error` that holds it.
     ///
     /// # Example
     /// ```no_run
     /// # async fn run(client: reqwest_middleware::ClientWithMiddleware) {
     /// if let Err(error) = client.get("https://api.example/things").send().await {
-    ///     match reqwest_alf::Error::from_middleware_error(&error) {
+    ///     match reqwest_alf::Error::downcast_ref(&error) {
     ///         Some(no_token) => eprintln!("no token, request not sent: {no_token}"),
     ///         None => eprintln!("request failed: {error}"),
     ///     }
     /// }
     /// # }
     /// ```
+    pub fn downcast_ref(error: &reqwest_middleware::Error) -> Option<&Error> {
+        let reqwest_middleware::Error::Middleware(inner) = error else {
+            return None;
+        };
+        inner.chain().find_map(|cause| {
+            if let Some(ours) = cause.downcast_ref::<Error>() {
+                return Some(ours);
+            }
+            let wrapped = match cause.downcast_ref::<reqwest_retry::RetryError>() {
+                Some(
+                    reqwest_retry::RetryError::Error(wrapped)
+                    | reqwest_retry::RetryError::WithRetries { err: wrapped, .. },
+                ) => wrapped,
+                None => cause.downcast_ref::<reqwest_middleware::Error>()?,
+            };
+            Error::downcast_ref(wrapped)
+        })
+    }
+
+    /// The old name of [`Error::downcast_ref`], which borrows rather than makes an error.
+    #[deprecated(since = "0.1.0", note = "renamed: use `Error::downcast_ref`")]
     pub fn from_middleware_error(error: &reqwest_middleware::Error) -> Option<&Error> {
-        match error {
-            reqwest_middleware::Error::Middleware(inner) => inner.downcast_ref::<Error>(),
-            reqwest_middleware::Error::Reqwest(_) => None,
-        }
+        Error::downcast_ref(error)
     }
 
     /// Whether trying again later may succeed: true for network failures, server errors (5xx),

@@ -9,14 +9,14 @@ use crate::error::{ConfigError, printable_without_userinfo};
 use crate::middleware::ClientCredentials;
 use crate::middleware::builder::ClientCredentialsBuilder;
 
-/// The lifetime of an Auth0 token whose response has no `expires_in`: Auth0's default for
-/// machine-to-machine tokens (the Management API's included) is 24 hours.
-pub const AUTH0_DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
-
 impl ClientCredentials {
+    /// The lifetime of an Auth0 token whose response has no `expires_in`: Auth0's default for
+    /// machine-to-machine tokens (the Management API's included) is 24 hours.
+    pub const AUTH0_DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(24 * 60 * 60);
+
     /// A builder set up for an Auth0 tenant: token endpoint `https://{domain}/oauth/token`,
     /// [`AuthMethod::ClientSecretPost`] (what Auth0 applications expect), a default lifetime
-    /// of [24 hours](AUTH0_DEFAULT_EXPIRES_IN) for responses without `expires_in`, and
+    /// of [24 hours](Self::AUTH0_DEFAULT_EXPIRES_IN) for responses without `expires_in`, and
     /// `https://{domain}/` as the audience of client assertions if you switch to
     /// [`AuthMethod::PrivateKeyJwt`].
     ///
@@ -53,7 +53,7 @@ impl ClientCredentials {
                 client_secret,
             )
             .auth_method(AuthMethod::ClientSecretPost)
-            .default_expires_in(AUTH0_DEFAULT_EXPIRES_IN)
+            .default_expires_in(Self::AUTH0_DEFAULT_EXPIRES_IN)
             .assertion_audience(format!("https://{domain}/")),
             Err(error) => {
                 ClientCredentialsBuilder::new("", client_id, client_secret).preset_error(error)
@@ -141,7 +141,10 @@ mod tests {
             endpoint.url.as_str(),
             "https://tenant.eu.auth0.com/oauth/token"
         );
-        assert_eq!(endpoint.default_expires_in, AUTH0_DEFAULT_EXPIRES_IN);
+        assert_eq!(
+            endpoint.default_expires_in,
+            ClientCredentials::AUTH0_DEFAULT_EXPIRES_IN
+        );
         assert!(endpoint.client_auth.header().is_none(), "no Basic header");
     }
 }

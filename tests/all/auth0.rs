@@ -8,10 +8,7 @@ use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use jsonwebtoken::Algorithm;
 use reqwest_alf::retry_policies::Jitter;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{
-    AUTH0_DEFAULT_EXPIRES_IN, AuthMethod, ClientCredentials, ClientCredentialsBuilder, Error,
-    PrivateKey,
-};
+use reqwest_alf::{AuthMethod, ClientCredentials, ClientCredentialsBuilder, Error, PrivateKey};
 
 use crate::support::assertion::{self, RSA_PRIVATE, RSA_PUBLIC};
 use crate::support::tls::{TlsFront, tls_front};
@@ -95,8 +92,11 @@ async fn the_preset_posts_the_credentials_and_assumes_a_day_without_expires_in()
     let got = builder.build().unwrap().token().await.unwrap();
 
     token.assert_calls_async(1).await;
-    assert_eq!(got.lifetime(), AUTH0_DEFAULT_EXPIRES_IN);
-    assert_eq!(AUTH0_DEFAULT_EXPIRES_IN, Duration::from_secs(24 * 3600));
+    assert_eq!(got.lifetime(), ClientCredentials::AUTH0_DEFAULT_EXPIRES_IN);
+    assert_eq!(
+        ClientCredentials::AUTH0_DEFAULT_EXPIRES_IN,
+        Duration::from_secs(24 * 3600)
+    );
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ async fn a_token_is_replaced_once_it_counts_as_expired() {
     assert_eq!(token_calls.get(), 1);
 
     // Wait for the clock to pass the moment the token counts as expired.
-    let refresh_at = token.refresh_at(reqwest_alf::DEFAULT_EXPIRY_MARGIN);
+    let refresh_at = token.stale_at(reqwest_alf::ClientCredentialsBuilder::DEFAULT_EXPIRY_MARGIN);
     assert_eq!(refresh_at, token.issued_at() + Duration::from_secs(3));
     if let Ok(left) = refresh_at.duration_since(SystemTime::now()) {
         tokio::time::sleep(left + Duration::from_millis(20)).await;
@@ -89,7 +89,7 @@ async fn the_expiry_margin_is_configurable() {
 
     assert_eq!(token_calls.get(), 1);
     assert_eq!(
-        token.refresh_at(Duration::from_secs(3600)),
+        token.stale_at(Duration::from_secs(3600)),
         token.issued_at() + Duration::from_secs(2700)
     );
 }

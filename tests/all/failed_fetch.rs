@@ -74,7 +74,7 @@ async fn requests_inside_the_margin(failure: Failure) -> (Vec<u16>, ClientCreden
         }
         Failure::Refused => {}
     }
-    support::sleep_until(token.refresh_at(MARGIN)).await;
+    support::sleep_until(token.stale_at(MARGIN)).await;
 
     let client = support::client(middleware.clone());
     let requests: Vec<_> = (0..10)
@@ -147,7 +147,7 @@ async fn a_refused_client_is_told_even_while_its_token_has_not_expired() {
             then.status(status).body(r#"{"error":"invalid_client"}"#);
         })
         .await;
-        support::sleep_until(token.refresh_at(MARGIN)).await;
+        support::sleep_until(token.stale_at(MARGIN)).await;
 
         let error = support::client(middleware)
             .get(api.url("/fruits"))

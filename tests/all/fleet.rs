@@ -147,7 +147,7 @@ async fn five_expiries_make_five_token_calls_not_eighty() {
         assert_eq!(all.of(&format!("token-{round}")), FLEET, "round {round}");
         // Wait until the token counts as expired: the next round finds every copy stale.
         let token = fleet[0].token().await.unwrap();
-        support::sleep_until(token.refresh_at(margin)).await;
+        support::sleep_until(token.stale_at(margin)).await;
     }
     assert_eq!(total(&fleet, |s| s.token_requests), 5);
 }

@@ -27,3 +27,4 @@ mod stats;
 mod storage;
 mod token_request;
 mod token_response;
+mod with_reqwest_retry;

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use httpmock::MockServer;
-use reqwest_alf::{DEFAULT_EXPIRES_IN, Error, TokenResponseError};
+use reqwest_alf::{ClientCredentialsBuilder, Error, TokenResponseError};
 
 use crate::support::{self, TOKEN_PATH};
 
@@ -95,7 +95,9 @@ async fn unusable_token_responses_are_typed_errors_and_the_api_is_not_called() {
         let (api_calls, outcome) = respond_with(content_type, body).await;
         assert_eq!(api_calls, 0, "the API was called after {body:?}");
         match outcome {
-            Err(Error::InvalidTokenResponse { reason, endpoint }) => {
+            Err(Error::InvalidTokenResponse {
+                reason, endpoint, ..
+            }) => {
                 assert_eq!(reason, expected, "body: {body:?}");
                 assert!(endpoint.ends_with(TOKEN_PATH), "{endpoint}");
             }
@@ -167,7 +169,7 @@ async fn expires_in_sets_the_lifetime_from_when_the_request_was_sent() {
 #[tokio::test]
 async fn a_missing_expires_in_means_one_hour_by_default() {
     let (lifetime, _) = lifetime_of(&support::token_json("abc", None), None).await;
-    assert_eq!(lifetime, DEFAULT_EXPIRES_IN);
+    assert_eq!(lifetime, ClientCredentialsBuilder::DEFAULT_EXPIRES_IN);
     assert_eq!(lifetime, Duration::from_secs(3600));
 }
 

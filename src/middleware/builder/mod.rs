@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use retry_policies::policies::ExponentialBackoff;
 
-use crate::cache::cached_token::DEFAULT_REFRESH_WINDOW;
+use crate::cache::cached_token;
 use crate::endpoint::client_auth::AuthMethod;
 use crate::endpoint::retry;
 use crate::error::ConfigError;
@@ -17,27 +17,7 @@ use crate::middleware::ClientCredentials;
 use crate::middleware::attach::Predicate;
 use crate::secret::Secret;
 use crate::storage::TokenStorage;
-use crate::time::MAX_EXPIRES_IN;
-use crate::token::DEFAULT_EXPIRES_IN;
-
-/// How long before its expiry a token counts as expired, unless
-/// [`expiry_margin`](ClientCredentialsBuilder::expiry_margin) says otherwise.
-pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
-
-/// How long one token request may take, body included, unless
-/// [`token_request_timeout`](ClientCredentialsBuilder::token_request_timeout) says otherwise.
-pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The most a token response body may hold unless
-/// [`max_token_response_bytes`](ClientCredentialsBuilder::max_token_response_bytes) says
-/// otherwise.
-pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
-
-/// How long a refresh lease lasts unless
-/// [`refresh_lease_ttl`](ClientCredentialsBuilder::refresh_lease_ttl) says otherwise: long
-/// enough for a token request and a retry or two; a holder that dies delays the others this
-/// much.
-pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(5);
+use crate::{time, token};
 
 /// Options for a [`ClientCredentials`] middleware; made by [`ClientCredentials::builder`].
 ///
@@ -95,6 +75,39 @@ impl ClientCredentials {
     }
 }
 
+/// The defaults of the options, and the bounds of some.
+impl ClientCredentialsBuilder {
+    /// How long before its expiry a token counts as expired, unless
+    /// [`expiry_margin`](Self::expiry_margin) says otherwise.
+    pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+    /// The lifetime given to a token whose response has no `expires_in`, unless
+    /// [`default_expires_in`](Self::default_expires_in) says otherwise.
+    pub const DEFAULT_EXPIRES_IN: Duration = token::DEFAULT_EXPIRES_IN;
+
+    /// The longest `expires_in` taken at face value (ten years), and the default of
+    /// [`max_token_lifetime`](Self::max_token_lifetime): a longer one is an error, as it can
+    /// only be a mistake and would overflow time arithmetic on some platforms.
+    pub const MAX_EXPIRES_IN: Duration = time::MAX_EXPIRES_IN;
+
+    /// How long one token request may take, body included, unless
+    /// [`token_request_timeout`](Self::token_request_timeout) says otherwise.
+    pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The most a token response body may hold unless
+    /// [`max_token_response_bytes`](Self::max_token_response_bytes) says otherwise.
+    pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+
+    /// The share of a token's lifetime in which it is refreshed ahead, unless
+    /// [`refresh_window`](Self::refresh_window) says otherwise.
+    pub const DEFAULT_REFRESH_WINDOW: f64 = cached_token::DEFAULT_REFRESH_WINDOW;
+
+    /// How long a refresh lease lasts unless [`refresh_lease_ttl`](Self::refresh_lease_ttl)
+    /// says otherwise: long enough for a token request and a retry or two; a holder that dies
+    /// delays the others this much.
+    pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(5);
+}
+
 impl ClientCredentialsBuilder {
     pub(crate) fn new(
         token_endpoint: impl Into<String>,
@@ -110,17 +123,17 @@ impl ClientCredentialsBuilder {
             resources: Vec::new(),
             extra_params: Vec::new(),
             auth_method: AuthMethod::default(),
-            default_expires_in: DEFAULT_EXPIRES_IN,
-            max_token_lifetime: MAX_EXPIRES_IN,
-            expiry_margin: DEFAULT_EXPIRY_MARGIN,
+            default_expires_in: Self::DEFAULT_EXPIRES_IN,
+            max_token_lifetime: Self::MAX_EXPIRES_IN,
+            expiry_margin: Self::DEFAULT_EXPIRY_MARGIN,
             storage: None,
             token_retry: retry::default_policy(),
-            token_request_timeout: DEFAULT_TOKEN_REQUEST_TIMEOUT,
+            token_request_timeout: Self::DEFAULT_TOKEN_REQUEST_TIMEOUT,
             http_client: None,
             allow_insecure_http: false,
-            max_token_response_bytes: DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
-            refresh_window: Some(DEFAULT_REFRESH_WINDOW),
-            refresh_lease_ttl: Some(DEFAULT_REFRESH_LEASE_TTL),
+            max_token_response_bytes: Self::DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
+            refresh_window: Some(Self::DEFAULT_REFRESH_WINDOW),
+            refresh_lease_ttl: Some(Self::DEFAULT_REFRESH_LEASE_TTL),
             only_for: Vec::new(),
             attach_when: None,
             assertion_audience: None,
@@ -192,14 +205,14 @@ impl ClientCredentialsBuilder {
     }
 
     /// The lifetime of a token whose response has no `expires_in` (Auth0 may leave it out).
-    /// Default: [one hour](crate::DEFAULT_EXPIRES_IN). Must be between 1 second and 10 years.
+    /// Default: [one hour](Self::DEFAULT_EXPIRES_IN). Must be between 1 second and 10 years.
     /// This is alf's `token_default_expire_in`.
     pub fn default_expires_in(mut self, lifetime: Duration) -> Self {
         self.default_expires_in = lifetime;
         self
     }
 
-    /// The longest lifetime a token is taken to have (default: [ten years](MAX_EXPIRES_IN), the
+    /// The longest lifetime a token is taken to have (default: [ten years](Self::MAX_EXPIRES_IN), the
     /// most an `expires_in` may say). A longer `expires_in` is shortened to it, and a token read
     /// from the storage that expires further ahead than this (give or take a few seconds of
     /// clock difference) is damage, not a token: it is read as a miss and logged. Set it a
@@ -224,7 +237,7 @@ impl ClientCredentialsBuilder {
     }
 
     /// How long before its expiry a token is treated as expired and replaced, so that it does
-    /// not expire on its way to the API. Default: [30 seconds](DEFAULT_EXPIRY_MARGIN). Never less
+    /// not expire on its way to the API. Default: [30 seconds](Self::DEFAULT_EXPIRY_MARGIN). Never less
     /// than a second is taken, because servers write `exp` in whole seconds and round their
     /// own way, and never more than a quarter of a token's lifetime, so that a short-lived
     /// token is still used, and refreshed ahead before it counts as expired.
@@ -275,7 +288,7 @@ impl ClientCredentialsBuilder {
     }
 
     /// How long one token request may take, reading the answer included. Default:
-    /// [10 seconds](DEFAULT_TOKEN_REQUEST_TIMEOUT). Retries get their own.
+    /// [10 seconds](Self::DEFAULT_TOKEN_REQUEST_TIMEOUT). Retries get their own.
     pub fn token_request_timeout(mut self, timeout: Duration) -> Self {
         self.token_request_timeout = timeout;
         self
@@ -345,7 +358,7 @@ impl ClientCredentialsBuilder {
     }
 
     /// The most a token response body may hold (default
-    /// [64 KiB](DEFAULT_MAX_TOKEN_RESPONSE_BYTES)); a longer one is an error, and is not read
+    /// [64 KiB](Self::DEFAULT_MAX_TOKEN_RESPONSE_BYTES)); a longer one is an error, and is not read
     /// further. Real token responses are a few kilobytes at most.
     pub fn max_token_response_bytes(mut self, bytes: usize) -> Self {
         self.max_token_response_bytes = bytes;
@@ -362,12 +375,12 @@ impl ClientCredentialsBuilder {
     /// expired, by the request that finds it so, which waits for the new one.
     pub fn refresh_ahead(mut self, enabled: bool) -> Self {
         self.refresh_window =
-            enabled.then_some(self.refresh_window.unwrap_or(DEFAULT_REFRESH_WINDOW));
+            enabled.then_some(self.refresh_window.unwrap_or(Self::DEFAULT_REFRESH_WINDOW));
         self
     }
 
     /// The share of a token's lifetime in which it is refreshed ahead: default
-    /// [0.25](DEFAULT_REFRESH_WINDOW), a quarter, which ends where the token counts as
+    /// [0.25](Self::DEFAULT_REFRESH_WINDOW), a quarter, which ends where the token counts as
     /// expired ([`expiry_margin`](Self::expiry_margin)) and starts no earlier than its issue. Each middleware starts its refresh at
     /// a point of its own in the first three quarters of the window, so that instances sharing a token
     /// through `RedisStorage` do not all reach for a new one at once.
@@ -384,12 +397,14 @@ impl ClientCredentialsBuilder {
     /// per refresh for every instance on that storage. Off, every instance that needs a token
     /// fetches its own.
     pub fn shared_refresh_lease(mut self, enabled: bool) -> Self {
-        self.refresh_lease_ttl =
-            enabled.then_some(self.refresh_lease_ttl.unwrap_or(DEFAULT_REFRESH_LEASE_TTL));
+        self.refresh_lease_ttl = enabled.then_some(
+            self.refresh_lease_ttl
+                .unwrap_or(Self::DEFAULT_REFRESH_LEASE_TTL),
+        );
         self
     }
 
-    /// How long a refresh lease lasts at most (default [5 seconds](DEFAULT_REFRESH_LEASE_TTL)):
+    /// How long a refresh lease lasts at most (default [5 seconds](Self::DEFAULT_REFRESH_LEASE_TTL)):
     /// if its holder dies mid-fetch, another instance takes over after this long, and waiting
     /// instances give up waiting after twice this long (plus the retry policy's
     /// `max_retry_interval`, which a holder may spend waiting out a rate limit, its lease

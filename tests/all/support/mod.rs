@@ -171,7 +171,7 @@ pub async fn api_counting_all(api: &MockServer) -> Mock<'_> {
 
 /// The crate's error inside a middleware error, or a panic saying what came instead.
 pub fn alf_error(error: &reqwest_middleware::Error) -> &reqwest_alf::Error {
-    reqwest_alf::Error::from_middleware_error(error)
+    reqwest_alf::Error::downcast_ref(error)
         .unwrap_or_else(|| panic!("expected a reqwest_alf::Error, got {error:?}"))
 }
 
