@@ -100,6 +100,18 @@ impl TokenCache {
     /// When no token can be had; every caller waiting on the same fetch gets the same error.
     /// While the token endpoint cools down, a token that has not yet expired is used instead.
     pub(crate) async fn fresh_token(self: &Arc<Self>) -> FlightResult {
+        match self.cached_token() {
+            Ok(cached) => Ok(cached),
+            Err((seen, now)) => self.replace(seen, now).await,
+        }
+    }
+
+    /// The in-process token when it does not count as expired: the path of nearly every
+    /// request, with no await. Otherwise what was seen there, and when, for
+    /// [`replace`](Self::replace).
+    pub(crate) fn cached_token(
+        self: &Arc<Self>,
+    ) -> Result<Arc<CachedToken>, (Option<Arc<CachedToken>>, SystemTime)> {
         let now = SystemTime::now();
         match self.current.load_full() {
             Some(cached) if cached.is_fresh_at(now) => {
@@ -109,7 +121,7 @@ impl TokenCache {
                 count(&self.counters.memory_hits);
                 Ok(cached)
             }
-            seen => self.replace(seen, now).await,
+            seen => Err((seen, now)),
         }
     }
 

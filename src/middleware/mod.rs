@@ -136,10 +136,12 @@ impl Middleware for ClientCredentials {
             return next.run(request, extensions).await;
         }
 
-        let used = self.attach_fresh_token(&mut request).await?;
-        let replay = request.try_clone();
+        // Copied before the token goes on: the replay gets a new one, and a request without
+        // headers of its own copies no header map.
+        let replay = copy_for_replay(&request);
         // Where the token went, should a 401 come back; `replay` keeps it when it exists.
         let streamed_to = replay.is_none().then(|| request.url().clone());
+        let used = self.attach_fresh_token(&mut request).await?;
 
         let response = next.clone().run(request, extensions).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
@@ -199,21 +201,43 @@ impl Middleware for ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// Puts a token that does not count as expired on `request`; the token it put there.
+    /// Puts a token that does not count as expired on `request`; the token it put there. The
+    /// cached token needs no await: nearly every request takes it.
     async fn attach_fresh_token(
         &self,
         request: &mut Request,
     ) -> reqwest_middleware::Result<Arc<CachedToken>> {
-        let token = self
-            .cache
-            .fresh_token()
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?;
+        let token = match self.cache.cached_token() {
+            Ok(cached) => cached,
+            Err(_) => self
+                .cache
+                .fresh_token()
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?,
+        };
         request
             .headers_mut()
             .insert(AUTHORIZATION, token.header.clone());
         Ok(token)
     }
+}
+
+/// A copy of `request` to send again after a 401, or `None` when its body is a stream that
+/// cannot be sent twice. For a request without a body, what `Request::try_clone` copies
+/// (method, URL, headers, version and timeout, reqwest's only per-request setting), without
+/// the timeout setting `try_clone` makes for a request that has none: a map allocated and
+/// dropped for every request.
+fn copy_for_replay(request: &Request) -> Option<Request> {
+    if request.body().is_some() {
+        return request.try_clone();
+    }
+    let mut copy = Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    Some(copy)
 }
 
 impl fmt::Debug for ClientCredentials {
