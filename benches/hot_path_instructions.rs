@@ -14,9 +14,7 @@
 #[allow(dead_code)]
 mod support;
 
-use reqwest_alf::MemoryStorage;
-use reqwest_middleware::ClientBuilder;
-use support::{Answer, credentials, start_server};
+use support::{answering_pair, start_server};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
@@ -27,20 +25,12 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let addr = start_server().await;
-        let auth = credentials(addr, MemoryStorage::new());
-        auth.token().await.unwrap();
+        let (plain, with, url) = answering_pair(start_server().await).await;
         let client = match mode.as_str() {
-            "plain" => ClientBuilder::new(reqwest::Client::new())
-                .with(Answer)
-                .build(),
-            "with" => ClientBuilder::new(reqwest::Client::new())
-                .with(auth)
-                .with(Answer)
-                .build(),
+            "plain" => plain,
+            "with" => with,
             other => panic!("mode is plain or with, not {other}"),
         };
-        let url = format!("http://{addr}/fruits");
         for _ in 0..requests {
             let response = client.get(&url).send().await.unwrap();
             std::hint::black_box(response);

@@ -16,9 +16,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use reqwest_alf::MemoryStorage;
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use support::{Answer, credentials, start_server};
+use reqwest_middleware::ClientWithMiddleware;
+use support::{answering_pair, start_server};
 
 const REQUESTS: usize = 200_000;
 const ROUNDS: usize = 5;
@@ -31,17 +30,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let addr = start_server().await;
-        let auth = credentials(addr, MemoryStorage::new());
-        auth.token().await.unwrap();
-        let plain = ClientBuilder::new(reqwest::Client::new())
-            .with(Answer)
-            .build();
-        let with = ClientBuilder::new(reqwest::Client::new())
-            .with(auth)
-            .with(Answer)
-            .build();
-        let url = format!("http://{addr}/fruits");
+        let (plain, with, url) = answering_pair(start_server().await).await;
 
         println!("{cores} cores, {REQUESTS} requests a row, best of {ROUNDS} rounds");
         println!("| tasks | plain ns/request | with reqwest-alf ns/request | with ÷ plain |");

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::net::SocketAddr;
 
 use reqwest_alf::{ClientCredentials, MemoryStorage};
-use reqwest_middleware::ClientBuilder;
-use support::{Answer, credentials, start_server};
+use support::{answering_pair, credentials, start_server};
 
 /// The system allocator, counting the bytes in use.
 struct Counting;
@@ -72,6 +71,7 @@ fn main() {
         let before = live();
         let auth = credentials(addr, MemoryStorage::new());
         let per_middleware = live() - before;
+        drop(auth);
 
         // A middleware on an HTTP client that already has a connection to the token endpoint:
         // what it holds of its own, and what its first token adds, connection buffers left out.
@@ -86,13 +86,8 @@ fn main() {
         let before = live();
         lean.token().await.unwrap();
         let per_token = live() - before;
-        auth.token().await.unwrap();
 
-        let client = ClientBuilder::new(reqwest::Client::new())
-            .with(auth.clone())
-            .with(Answer)
-            .build();
-        let url = format!("http://{addr}/fruits");
+        let (_, client, url) = answering_pair(addr).await;
         let mut after = Vec::new();
         for round in 0..4 {
             for _ in 0..25_000 {

@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use criterion::Criterion;
 use reqwest_alf::{ClientCredentials, TokenStorage};
-use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
 /// The runtime every bench runs on: two workers, like a small service.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -42,6 +42,24 @@ impl Middleware for Answer {
         black_box(request);
         Ok(http::Response::new("").into())
     }
+}
+
+/// Two clients whose requests end in [`Answer`], without and with a middleware on the server
+/// at `addr` whose token is already fetched, and the URL to ask: the no-network pair.
+#[allow(dead_code)] // Not every bench asks without a network.
+pub async fn answering_pair(
+    addr: SocketAddr,
+) -> (ClientWithMiddleware, ClientWithMiddleware, String) {
+    let auth = credentials(addr, reqwest_alf::MemoryStorage::new());
+    auth.token().await.unwrap();
+    let plain = ClientBuilder::new(reqwest::Client::new())
+        .with(Answer)
+        .build();
+    let with = ClientBuilder::new(reqwest::Client::new())
+        .with(auth)
+        .with(Answer)
+        .build();
+    (plain, with, format!("http://{addr}/fruits"))
 }
 
 /// A token endpoint and an API on one loopback server.
