@@ -18,6 +18,8 @@ mod readme;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
+mod redis_cluster;
+#[cfg(feature = "redis")]
 mod redis_damage;
 mod refresh_ahead;
 mod replay;

@@ -117,7 +117,7 @@ async fn the_value_is_the_token_with_its_absolute_expiry_and_a_matching_ttl() {
     instance(&auth, &redis).token().await.unwrap();
 
     let key = only_key(&redis).await;
-    assert!(key.starts_with("alf:127.0.0.1:"), "readable key: {key}");
+    assert!(key.starts_with("alf:{127.0.0.1:"), "readable key: {key}");
     let value = stored_token(&redis, &key).await.unwrap();
     assert_eq!(value["access_token"], "token-1");
     assert_eq!(value["token_type"], "Bearer");
@@ -149,7 +149,7 @@ async fn a_prefix_of_ones_own_names_the_key() {
     assert!(
         only_key(&redis)
             .await
-            .starts_with("orders:tokens:127.0.0.1:")
+            .starts_with("orders:tokens:{127.0.0.1:")
     );
 }
 
@@ -290,7 +290,11 @@ async fn requests_keep_succeeding_when_redis_dies_mid_run_and_the_outage_is_logg
     let client = support::client(auth_middleware);
     client.get(api.url("/fruits")).send().await.unwrap();
     let key = only_key(&redis).await;
-    let readable_key = key.strip_prefix("alf:").unwrap().to_owned();
+    let readable_key = key
+        .strip_prefix("alf:{")
+        .and_then(|k| k.strip_suffix('}'))
+        .unwrap()
+        .to_owned();
 
     for round in 0..20 {
         if round == 10 {
@@ -526,7 +530,7 @@ async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stop
         Lease::HeldElsewhere
     );
     let lease_ttl: i64 = redis::cmd("PTTL")
-        .arg("alf:k:lease")
+        .arg("alf:{k}:lease")
         .query_async(&mut redis.connection().await)
         .await
         .unwrap();
@@ -564,7 +568,7 @@ async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stop
         Lease::Acquired
     );
     let renewed_ttl: i64 = redis::cmd("PTTL")
-        .arg("alf:k:lease")
+        .arg("alf:{k}:lease")
         .query_async(&mut redis.connection().await)
         .await
         .unwrap();
@@ -576,7 +580,7 @@ async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stop
         + Duration::from_millis(until.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64);
     assert_eq!(cooling, Lease::CoolingDown(until_ms));
     let cool_down_ttl: i64 = redis::cmd("PTTL")
-        .arg("alf:k:cooldown")
+        .arg("alf:{k}:cooldown")
         .query_async(&mut redis.connection().await)
         .await
         .unwrap();
@@ -586,11 +590,11 @@ async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stop
     );
 
     redis::cmd("SET")
-        .arg("alf:k:cooldown")
+        .arg("alf:{k}:cooldown")
         .arg("soon")
         .query_async::<()>(&mut redis.connection().await)
         .await
         .unwrap();
     let damaged = a.try_lease("k", "c", ttl).await.unwrap_err().to_string();
-    assert!(damaged.contains("alf:k:cooldown"), "{damaged}");
+    assert!(damaged.contains("alf:{k}:cooldown"), "{damaged}");
 }

@@ -1,5 +1,6 @@
 //! [`RedisStorage`]: tokens kept in Redis, one token for every process that points at it.
 
+mod connection;
 mod scripts;
 mod value;
 
@@ -10,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{ConnectionAddr, RedisError};
-use tokio::sync::OnceCell;
+use redis::RedisError;
+use redis::cluster::ClusterClient;
 
 use crate::error::{ConfigError, Error};
+use crate::storage::redis::connection::{Backend, Connection, redis_url};
 use crate::storage::redis::scripts::{
     RELEASE_LEASE_SCRIPT, REMOVE_IF_SAME_SCRIPT, TRY_LEASE_SCRIPT, px, read_lease,
 };
@@ -26,7 +27,9 @@ use crate::token::Token;
 /// Tokens kept in Redis: one token for every middleware, in every process, that points at the
 /// same Redis with the same settings. Needs the cargo feature `redis`.
 ///
-/// Each token is one Redis string under `{prefix}{key}` (prefix `alf:` by default) holding the
+/// Each token is one Redis string under `{prefix}{{key}}` (prefix `alf:` by default; the storage
+/// key in braces is a Redis Cluster hash tag, so that the token, its lease and its cool-down sit
+/// in one slot) holding the
 /// token's JSON form (see [`Token`]: access token, token type, absolute expiry in UNIX
 /// seconds), written with a Redis TTL equal to the token's remaining lifetime, so Redis drops
 /// dead tokens by itself. Whoever can read that Redis can use the tokens: protect it with a
@@ -36,8 +39,10 @@ use crate::token::Token;
 /// - **Lazy connection.** Nothing connects until the first call, which happens on the first
 ///   request that finds no fresh token in the middleware's in-process copy. Building a
 ///   `RedisStorage` never fails because Redis is down. Warm requests never touch Redis.
-/// - **Reconnection.** The connection is a [`ConnectionManager`]: when Redis goes away, the call
-///   that notices fails, and the next call connects again. There is no background retry loop.
+/// - **Reconnection.** On one node the connection is a `ConnectionManager`: when Redis goes
+///   away, the call that notices fails, and the next call connects again. There is no
+///   background retry loop. On a cluster ([`cluster`](Self::cluster)) it is redis-rs' cluster
+///   connection, which follows `MOVED` and `ASK` and finds the slots anew after a failover.
 /// - **Timeouts.** Every call, connecting included, gives up after
 ///   [`timeout`](Self::timeout) (500 ms by default), and never fails a request: the middleware
 ///   treats the failure as a miss, fetches a token from the token endpoint and keeps it
@@ -52,13 +57,13 @@ use crate::token::Token;
 /// - **Invalidation.** After a 401, the key is deleted by a Lua script only if it still holds
 ///   the rejected token, atomically, so a fresh token another process has just stored survives.
 /// - **Refresh lease.** Before calling the token endpoint, a middleware takes a lease under
-///   `{prefix}{key}:lease` (`SET … NX PX`, in a script that first checks the cool-down), and
+///   `{prefix}{{key}}:lease` (`SET … PX`, in a script that first checks the cool-down), and
 ///   releases it with a compare-and-delete script once the new token is stored. The others
 ///   wait for that token instead of calling the endpoint too: one token call per refresh for
 ///   the whole fleet. A holder that dies leaves a lease that runs out after the middleware's
 ///   [`refresh_lease_ttl`](crate::ClientCredentialsBuilder::refresh_lease_ttl).
 /// - **Rate-limit cool-down.** When the token endpoint answers 429 (or 503 with `Retry-After`),
-///   the time it gave is kept under `{prefix}{key}:cooldown` (UNIX milliseconds, with a
+///   the time it gave is kept under `{prefix}{{key}}:cooldown` (UNIX milliseconds, with a
 ///   matching TTL), and no middleware on this Redis calls the endpoint before then.
 ///
 /// Clones share the connection.
@@ -79,8 +84,7 @@ use crate::token::Token;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone)]
 pub struct RedisStorage {
-    client: redis::Client,
-    connection: Arc<OnceCell<ConnectionManager>>,
+    backend: Arc<Backend>,
     prefix: Arc<str>,
     timeout: Duration,
 }
@@ -94,9 +98,33 @@ impl RedisStorage {
 
     /// A storage on the Redis that `client` points at. Does not connect yet.
     pub fn new(client: redis::Client) -> Self {
+        Self::on(Backend::node(client))
+    }
+
+    /// A storage on a Redis Cluster, found from any of its nodes (`redis://host:port`, or
+    /// `host:port`): tokens, leases and cool-downs are shared by every middleware on the
+    /// cluster, whichever node each was given. Does not connect yet.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidRedisUrl`] when there is no node, or one is not a Redis address.
+    /// The message never repeats an address, which may hold a password.
+    pub fn cluster<I>(nodes: I) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Ok(Self::on(Backend::cluster_of(nodes)?))
+    }
+
+    /// A storage on the Redis Cluster `client` points at, for full control of its settings
+    /// (TLS, credentials, retries, read from replicas). Does not connect yet.
+    pub fn from_cluster_client(client: ClusterClient) -> Self {
+        Self::on(Backend::cluster(client, Vec::new()))
+    }
+
+    fn on(backend: Backend) -> Self {
         Self {
-            client,
-            connection: Arc::new(OnceCell::new()),
+            backend: Arc::new(backend),
             prefix: Self::DEFAULT_PREFIX.into(),
             timeout: Self::DEFAULT_TIMEOUT,
         }
@@ -110,16 +138,7 @@ impl RedisStorage {
     /// [`ConfigError::InvalidRedisUrl`] when `url` is not a Redis URL. The message never
     /// repeats the URL, which may hold a password.
     pub fn from_url(url: &str) -> Result<Self, Error> {
-        let parsed = url::Url::parse(url)
-            .map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()))?;
-        if !matches!(parsed.scheme(), "redis" | "rediss" | "valkey" | "valkeys") {
-            return Err(ConfigError::InvalidRedisUrl(format!(
-                "the scheme is {:?}; use redis:// or rediss:// (TLS)",
-                parsed.scheme()
-            ))
-            .into());
-        }
-        redis::Client::open(parsed)
+        redis::Client::open(redis_url(url)?)
             .map(Self::new)
             .map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()).into())
     }
@@ -140,26 +159,28 @@ impl RedisStorage {
         self
     }
 
+    // The storage key in braces is the keys' hash tag: a token, its lease and its cool-down
+    // sit in one cluster slot, so that a script may touch more than one of them.
     fn redis_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        format!("{}{{{key}}}", self.prefix)
     }
 
     fn lease_key(&self, key: &str) -> String {
-        format!("{}{key}:lease", self.prefix)
+        format!("{}{{{key}}}:lease", self.prefix)
     }
 
     fn cool_down_key(&self, key: &str) -> String {
-        format!("{}{key}:cooldown", self.prefix)
+        format!("{}{{{key}}}:cooldown", self.prefix)
     }
 
     /// Runs one Redis call on the shared connection, within the timeout.
     async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, StorageError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         let within_timeout = async {
-            let connection = self.connection().await?;
+            let connection = self.backend.connection(self.timeout).await?;
             call(connection).await
         };
         let timed_out = || RedisStorageError::Timeout {
@@ -174,23 +195,6 @@ impl RedisStorage {
             Ok(Err(source)) => Err(RedisStorageError::Redis { operation, source }.into()),
             Err(_) => Err(timed_out().into()),
         }
-    }
-
-    /// The connection manager, made on first use: it needs a Tokio runtime, which the first
-    /// call has and the constructor may not.
-    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
-        self.connection
-            .get_or_try_init(|| async {
-                // No retries inside the manager: a call that finds Redis gone fails at once,
-                // and the next call reconnects. The middleware copes with the failure.
-                let config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(0)
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
-            .await
-            .cloned()
     }
 }
 
@@ -326,12 +330,9 @@ impl TokenStorage for RedisStorage {
 impl fmt::Debug for RedisStorage {
     /// Where the Redis is, never who logs in to it or with what password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.client.get_connection_info();
-        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
-        f.debug_struct("RedisStorage")
-            .field("address", &info.addr().to_string())
-            .field("db", &info.redis_settings().db())
-            .field("tls", &tls)
+        let mut shown = f.debug_struct("RedisStorage");
+        self.backend.describe(&mut shown);
+        shown
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -366,12 +367,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lease_and_cool_down_keys_sit_next_to_the_token() {
+    fn a_token_its_lease_and_its_cool_down_share_one_hash_tag() {
         let storage = RedisStorage::from_url("redis://127.0.0.1")
             .unwrap()
             .prefix("svc:");
-        assert_eq!(storage.lease_key("h:1"), "svc:h:1:lease");
-        assert_eq!(storage.cool_down_key("h:1"), "svc:h:1:cooldown");
+        assert_eq!(storage.redis_key("h:1"), "svc:{h:1}");
+        assert_eq!(storage.lease_key("h:1"), "svc:{h:1}:lease");
+        assert_eq!(storage.cool_down_key("h:1"), "svc:{h:1}:cooldown");
     }
 
     #[test]
@@ -401,20 +403,36 @@ mod tests {
         assert!(shown.contains("tls: true"), "{shown}");
         assert!(shown.contains("svc:"), "{shown}");
         assert!(!shown.contains("pa55word"), "{shown}");
-        let settings = storage
-            .client
-            .get_connection_info()
-            .redis_settings()
-            .clone();
+        let Backend::Node { client, .. } = &*storage.backend else {
+            panic!("one node")
+        };
+        let settings = client.get_connection_info().redis_settings().clone();
         assert_eq!(settings.username(), Some("alf-user"));
         assert_eq!(settings.password(), Some("pa55word"));
-        assert_eq!(storage.redis_key("k"), "svc:k");
+        assert_eq!(storage.redis_key("k"), "svc:{k}");
+    }
+
+    #[test]
+    fn a_cluster_needs_nodes_that_are_redis_addresses_and_hides_their_passwords() {
+        assert!(RedisStorage::cluster(Vec::<String>::new()).is_err());
+        for bad in ["http://127.0.0.1:7000", "redis://[::1:7000"] {
+            let error = RedisStorage::cluster([bad]).unwrap_err().to_string();
+            assert!(error.contains("Redis URL"), "{bad}: {error}");
+        }
+        let storage =
+            RedisStorage::cluster(["127.0.0.1:7000", "redis://:pa55word@10.0.0.2:7001", "h"])
+                .unwrap();
+        let shown = format!("{storage:?}");
+        assert!(shown.contains("127.0.0.1:7000"), "{shown}");
+        assert!(shown.contains("10.0.0.2:7001"), "{shown}");
+        assert!(shown.contains("h:6379"), "{shown}");
+        assert!(!shown.contains("pa55word"), "{shown}");
     }
 
     #[test]
     fn plain_urls_are_not_tls() {
         let storage = RedisStorage::from_url("redis://127.0.0.1:6379").unwrap();
         assert!(format!("{storage:?}").contains("tls: false"));
-        assert_eq!(storage.redis_key("k"), "alf:k");
+        assert_eq!(storage.redis_key("k"), "alf:{k}");
     }
 }

@@ -19,6 +19,8 @@ pub mod assertion;
 pub mod logs;
 pub mod raw_server;
 #[cfg(feature = "redis")]
+pub mod redis_cluster;
+#[cfg(feature = "redis")]
 pub mod redis_server;
 #[cfg(feature = "default-tls")]
 pub mod tls;
