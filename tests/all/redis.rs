@@ -598,3 +598,87 @@ async fn the_lease_is_one_holders_until_released_or_run_out_and_a_cool_down_stop
     let damaged = a.try_lease("k", "c", ttl).await.unwrap_err().to_string();
     assert!(damaged.contains("alf:{k}:cooldown"), "{damaged}");
 }
+
+/// The ACL rule the README gives for the crate's keys and commands.
+const LEAST_PRIVILEGE: &[&str] = &[
+    "~alf:*",
+    "resetchannels",
+    "-@all",
+    "+get",
+    "+set",
+    "+del",
+    "+evalsha",
+    "+script|load",
+];
+
+/// Makes `user` (password `pw`) on `redis` with `rules`; the URL that logs in as it.
+async fn acl_user(redis: &RedisServer, user: &str, rules: &[&str]) -> String {
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(user)
+        .arg("on")
+        .arg(">pw")
+        .arg(rules)
+        .query_async(&mut redis.connection().await)
+        .await
+        .unwrap();
+    redis
+        .url()
+        .replacen("redis://", &format!("redis://{user}:pw@"), 1)
+}
+
+#[tokio::test]
+async fn a_user_limited_to_the_crates_keys_and_commands_is_enough() {
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
+    support::api_rejecting(&api, "token-1").await;
+    support::api_accepting(&api, "token-2").await;
+    let url = acl_user(&redis, "alf", LEAST_PRIVILEGE).await;
+    let instance = || {
+        support::builder(&auth)
+            .storage(RedisStorage::from_url(&url).unwrap())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (instance(), instance());
+
+    // a fetches under the lease and stores; the API refuses token-1, so a forgets it with the
+    // compare-and-delete script and stores token-2, which b reads.
+    assert_eq!(get_fruits(&a, &api).await, 200);
+    assert_eq!(b.token().await.unwrap().access_token().secret(), "token-2");
+    assert_eq!(calls.get(), 2);
+    assert_eq!(a.stats().storage_errors + b.stats().storage_errors, 0);
+}
+
+#[tokio::test]
+async fn a_user_who_may_not_run_scripts_gets_logged_errors_and_requests_still_succeed() {
+    let captured = logs::crate_logs();
+    let (redis, auth, api, calls) = servers(RedisServer::start().await).await;
+    support::api_accepting(&api, "token-1").await;
+    let url = acl_user(
+        &redis,
+        "noscripts",
+        &["~alf:*", "-@all", "+get", "+set", "+del"],
+    )
+    .await;
+    let a = support::builder(&auth)
+        .audience("https://no-scripts.example")
+        .storage(RedisStorage::from_url(&url).unwrap())
+        .build()
+        .unwrap();
+
+    assert_eq!(get_fruits(&a, &api).await, 200);
+
+    assert_eq!(calls.get(), 1);
+    assert!(a.stats().storage_errors >= 1, "{:?}", a.stats());
+    let logged = captured.text();
+    assert!(
+        logged.lines().any(|line| line.contains("WARN")
+            && line.contains("no permissions to run the 'evalsha' command")),
+        "the refusal is logged, naming it: {}",
+        logged
+            .lines()
+            .filter(|l| l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
