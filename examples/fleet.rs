@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --release --example fleet --features redis
+//! REDIS_CLUSTER_NODES=127.0.0.1:7000 cargo run --release --example fleet --features redis
 //! cargo run --release --example fleet --features redis -- --seconds 5 --instances 1,4
 //! ```
 //!
@@ -34,7 +35,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use demo_server::{DemoServers, RegisteredClient, SCOPE};
-use reqwest_alf::{ClientCredentials, RedisStorage};
+use redis_check::RedisTarget;
+use reqwest_alf::ClientCredentials;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 const CLIENT: RegisteredClient = RegisteredClient {
@@ -69,7 +71,7 @@ enum Mode {
 }
 
 struct Settings {
-    redis_url: String,
+    redis: RedisTarget,
     run_time: Duration,
     fleet_sizes: Vec<usize>,
 }
@@ -105,8 +107,10 @@ fn instance(
     prefix: &str,
     mode: Mode,
 ) -> (ClientCredentials, ClientWithMiddleware) {
-    let storage = RedisStorage::from_url(&settings.redis_url)
-        .expect("REDIS_URL was checked")
+    let storage = settings
+        .redis
+        .storage()
+        .expect("the Redis settings were checked")
         .prefix(prefix);
     let auth = ClientCredentials::builder(&servers.token_url, CLIENT.id, CLIENT.secret)
         .audience(&servers.api_url)
@@ -291,8 +295,7 @@ fn print_table(title: &str, rows: &[Row], run_time: Duration) {
 /// `--seconds N` and `--instances 1,4,16,64`, with those defaults.
 fn settings() -> Result<Settings, String> {
     let mut settings = Settings {
-        redis_url: std::env::var("REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+        redis: RedisTarget::from_env(),
         run_time: Duration::from_secs(20),
         fleet_sizes: vec![1, 4, 16, 64],
     };
@@ -339,13 +342,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = RedisStorage::from_url(&settings.redis_url) {
-        eprintln!("REDIS_URL: {error}");
+    if let Err(error) = settings.redis.storage() {
+        eprintln!("{}: {error}", settings.redis.variable());
         return ExitCode::from(2);
     }
-    if let Err(error) = redis_check::redis_answers(&settings.redis_url).await {
+    if let Err(error) = settings.redis.answers().await {
         eprintln!(
-            "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at one"
+            "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at \
+             one, or REDIS_CLUSTER_NODES at a cluster"
         );
         return ExitCode::from(2);
     }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example shared_redis --features redis
+//! REDIS_CLUSTER_NODES=127.0.0.1:7000,127.0.0.1:7001 cargo run --example shared_redis --features redis
 //! ```
 //!
 //! Starts the embedded authorization server and API, then sends requests through instance A,
@@ -18,7 +19,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use demo_server::{DemoServers, RegisteredClient, SCOPE};
-use reqwest_alf::{ClientCredentials, RedisStorage};
+use redis_check::RedisTarget;
+use reqwest_alf::ClientCredentials;
 use reqwest_middleware::ClientBuilder;
 
 const CLIENT: RegisteredClient = RegisteredClient {
@@ -29,9 +31,10 @@ const CLIENT: RegisteredClient = RegisteredClient {
 };
 
 /// A middleware as a separate process would build it: its own Redis connection.
-fn instance(servers: &DemoServers, redis_url: &str) -> ClientCredentials {
-    let storage = RedisStorage::from_url(redis_url)
-        .expect("REDIS_URL was checked")
+fn instance(servers: &DemoServers, redis: &RedisTarget) -> ClientCredentials {
+    let storage = redis
+        .storage()
+        .expect("the Redis settings were checked")
         .prefix("alf-example:");
     ClientCredentials::builder(&servers.token_url, CLIENT.id, CLIENT.secret)
         .audience(&servers.api_url)
@@ -63,16 +66,16 @@ async fn send(auth: &ClientCredentials, servers: &DemoServers, requests: usize) 
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let redis_url =
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    if let Err(error) = RedisStorage::from_url(&redis_url) {
-        eprintln!("REDIS_URL: {error}");
+    let redis = RedisTarget::from_env();
+    if let Err(error) = redis.storage() {
+        eprintln!("{}: {error}", redis.variable());
         return ExitCode::from(2);
     }
-    if let Err(error) = redis_check::redis_answers(&redis_url).await {
+    if let Err(error) = redis.answers().await {
         eprintln!(
             "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at \
-             one (redis://[:password@]host:port[/db], rediss:// for TLS)"
+             one (redis://[:password@]host:port[/db], rediss:// for TLS), or REDIS_CLUSTER_NODES \
+             at a cluster (host:port,host:port)"
         );
         return ExitCode::from(2);
     }
@@ -84,14 +87,14 @@ async fn main() -> ExitCode {
         }
     };
 
-    let a = instance(&servers, &redis_url);
+    let a = instance(&servers, &redis);
     let a_token = a.token().await.ok();
     let mut rows = vec![("A", send(&a, &servers, 2).await, servers.token_calls())];
-    let b = instance(&servers, &redis_url);
+    let b = instance(&servers, &redis);
     rows.push(("B", send(&b, &servers, 2).await, servers.token_calls()));
     let b_token = b.token().await.ok();
     drop(a);
-    let c = instance(&servers, &redis_url);
+    let c = instance(&servers, &redis);
     rows.push((
         "C (after A is dropped)",
         send(&c, &servers, 1).await,

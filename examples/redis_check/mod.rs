@@ -1,19 +1,67 @@
-//! Whether the Redis an example is pointed at answers, before the example relies on it.
+//! Which Redis an example is pointed at, and whether it answers before the example relies on it.
+//!
+//! `REDIS_CLUSTER_NODES` (comma-separated `host:port`) points at a Redis Cluster; otherwise
+//! `REDIS_URL` (default `redis://127.0.0.1:6379`) at one Redis.
 
 use std::time::Duration;
 
-/// Whether Redis answers `PING` within two seconds.
-pub async fn redis_answers(url: &str) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-    let ping = async {
-        let mut connection = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-    };
-    match tokio::time::timeout(Duration::from_secs(2), ping).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within 2 s".to_owned()),
+use reqwest_alf::RedisStorage;
+
+/// A Redis, or a Redis Cluster, from the environment.
+pub enum RedisTarget {
+    Node(String),
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    pub fn from_env() -> Self {
+        match std::env::var("REDIS_CLUSTER_NODES") {
+            Ok(nodes) if !nodes.trim().is_empty() => {
+                RedisTarget::Cluster(nodes.split(',').map(|n| n.trim().to_owned()).collect())
+            }
+            _ => RedisTarget::Node(
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            ),
+        }
+    }
+
+    /// A storage of its own on the target, as a separate process would have.
+    pub fn storage(&self) -> Result<RedisStorage, reqwest_alf::Error> {
+        match self {
+            RedisTarget::Node(url) => RedisStorage::from_url(url),
+            RedisTarget::Cluster(nodes) => RedisStorage::cluster(nodes),
+        }
+    }
+
+    /// The environment variable that named the target, for messages.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            RedisTarget::Node(_) => "REDIS_URL",
+            RedisTarget::Cluster(_) => "REDIS_CLUSTER_NODES",
+        }
+    }
+
+    /// Whether the target's (first) node answers `PING` within two seconds.
+    pub async fn answers(&self) -> Result<(), String> {
+        let url = match self {
+            RedisTarget::Node(url) => url.clone(),
+            RedisTarget::Cluster(nodes) => match nodes.first() {
+                Some(node) if node.contains("://") => node.clone(),
+                Some(node) => format!("redis://{node}"),
+                None => return Err("no node".to_owned()),
+            },
+        };
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let ping = async {
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("no answer within 2 s".to_owned()),
+        }
     }
 }
