@@ -127,7 +127,7 @@ impl TokenCache {
 
     /// A token in place of `seen` (none, rejected, or counting as expired): from the storage or
     /// the token endpoint, one fetch at a time.
-    async fn replace(
+    pub(crate) async fn replace(
         self: &Arc<Self>,
         seen: Option<Arc<CachedToken>>,
         now: SystemTime,

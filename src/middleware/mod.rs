@@ -209,9 +209,9 @@ impl ClientCredentials {
     ) -> reqwest_middleware::Result<Arc<CachedToken>> {
         let token = match self.cache.cached_token() {
             Ok(cached) => cached,
-            Err(_) => self
+            Err((seen, now)) => self
                 .cache
-                .fresh_token()
+                .replace(seen, now)
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?,
         };
