@@ -4,6 +4,7 @@
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --release --example fleet --features redis
 //! REDIS_CLUSTER_NODES=127.0.0.1:7000 cargo run --release --example fleet --features redis
+//! REDIS_SENTINELS=127.0.0.1:26379 REDIS_MASTER_NAME=mymaster cargo run --release --example fleet --features redis
 //! cargo run --release --example fleet --features redis -- --seconds 5 --instances 1,4
 //! ```
 //!
@@ -349,7 +350,8 @@ async fn main() -> ExitCode {
     if let Err(error) = settings.redis.answers().await {
         eprintln!(
             "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at \
-             one, or REDIS_CLUSTER_NODES at a cluster"
+             one, REDIS_CLUSTER_NODES at a cluster, or REDIS_SENTINELS and REDIS_MASTER_NAME at \
+             Sentinel"
         );
         return ExitCode::from(2);
     }

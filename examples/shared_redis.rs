@@ -3,6 +3,7 @@
 //! ```text
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example shared_redis --features redis
 //! REDIS_CLUSTER_NODES=127.0.0.1:7000,127.0.0.1:7001 cargo run --example shared_redis --features redis
+//! REDIS_SENTINELS=127.0.0.1:26379 REDIS_MASTER_NAME=mymaster cargo run --example shared_redis --features redis
 //! ```
 //!
 //! Starts the embedded authorization server and API, then sends requests through instance A,
@@ -74,8 +75,9 @@ async fn main() -> ExitCode {
     if let Err(error) = redis.answers().await {
         eprintln!(
             "cannot reach Redis ({error}): start one with `redis-server`, or point REDIS_URL at \
-             one (redis://[:password@]host:port[/db], rediss:// for TLS), or REDIS_CLUSTER_NODES \
-             at a cluster (host:port,host:port)"
+             one (redis://[:password@]host:port[/db], rediss:// for TLS), REDIS_CLUSTER_NODES \
+             at a cluster (host:port,host:port), or REDIS_SENTINELS (host:port,host:port) and \
+             REDIS_MASTER_NAME at Sentinel"
         );
         return ExitCode::from(2);
     }

@@ -21,6 +21,8 @@ mod redis;
 mod redis_cluster;
 #[cfg(feature = "redis")]
 mod redis_damage;
+#[cfg(feature = "redis")]
+mod redis_sentinel;
 mod refresh_ahead;
 mod replay;
 mod retry;

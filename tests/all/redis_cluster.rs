@@ -10,6 +10,7 @@ use httpmock::MockServer;
 use reqwest_alf::{ClientCredentials, RedisStorage};
 use tokio::sync::Barrier;
 
+use crate::support::failover::Load;
 use crate::support::redis_cluster::RedisCluster;
 use crate::support::{self, Counter};
 
@@ -105,4 +106,46 @@ async fn tokens_on_many_slots_are_each_shared_and_keep_their_lease_and_cool_down
         assert_eq!(cluster.slot_of(&format!("{token}:lease")), slot);
         assert_eq!(cluster.slot_of(&format!("{token}:cooldown")), slot);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_killed_mid_load_fails_no_request_and_sharing_resumes_on_its_replica() {
+    let (mut cluster, auth, api, calls) = servers().await;
+    // Without an audience, as the load's instances.
+    let first = support::builder(&auth)
+        .storage(RedisStorage::cluster(cluster.seeds()).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(all_at_once(&[first], &api).await, vec![200]);
+    let [token_key] = <[String; 1]>::try_from(cluster.keys()).unwrap();
+
+    let load = {
+        let seeds = cluster.seeds();
+        Load::start(
+            auth.url(support::TOKEN_PATH),
+            api.url("/fruits"),
+            move || RedisStorage::cluster(&seeds).unwrap(),
+        )
+    };
+    load.goes_on_for(8).await;
+    let killed = cluster.kill_master_of(&token_key).await;
+    cluster.wait_for_failover(&token_key).await;
+    load.goes_on_for(8).await;
+    let statuses = load.stop().await;
+
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    // A new instance, given only living nodes, reads the token from the promoted replica.
+    let before = calls.get();
+    let living = cluster
+        .seeds()
+        .into_iter()
+        .find(|seed| !seed.ends_with(&format!(":{killed}")))
+        .unwrap();
+    let newcomer = support::builder(&auth)
+        .storage(RedisStorage::cluster([living]).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(all_at_once(std::slice::from_ref(&newcomer), &api).await, vec![200]);
+    assert_eq!(calls.get(), before, "no token call: the token was shared");
+    assert_eq!(newcomer.stats().shared_hits, 1);
 }

@@ -1,4 +1,5 @@
-//! The way to Redis: one node through a connection manager, or a cluster, behind one type.
+//! The way to Redis: one node through a connection manager, a cluster, or the master that
+//! Sentinel names, behind one type.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,10 +7,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{Cmd, ConnectionAddr, Pipeline, RedisError, RedisFuture, Value};
 use tokio::sync::OnceCell;
 
 use crate::error::ConfigError;
+use crate::storage::redis::sentinel::{MasterConnection, SentinelBackend};
 
 /// Where the storage's Redis is, and its connection once made.
 pub(super) enum Backend {
@@ -27,6 +30,8 @@ pub(super) enum Backend {
         seeds: Vec<String>,
         connection: OnceCell<ClusterConnection>,
     },
+    /// The master that a set of Redis Sentinels name, asked again after a failover.
+    Sentinel(Box<SentinelBackend>),
 }
 
 /// A connection of either kind, for the commands and scripts the storage sends.
@@ -34,6 +39,7 @@ pub(super) enum Backend {
 pub(super) enum Connection {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(MasterConnection),
 }
 
 impl Backend {
@@ -50,37 +56,40 @@ impl Backend {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        let urls = nodes
-            .into_iter()
-            .map(|node| {
-                let node = node.as_ref().trim();
-                if node.contains("://") {
-                    redis_url(node)
-                } else {
-                    redis_url(&format!("redis://{node}"))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if urls.is_empty() {
-            return Err(ConfigError::InvalidRedisUrl(
-                "no cluster node was given".into(),
-            ));
-        }
-        // Host and port only: the URLs may hold passwords.
-        let seeds = urls
-            .iter()
-            .map(|url| {
-                format!(
-                    "{}:{}",
-                    url.host_str().unwrap_or("?"),
-                    url.port().unwrap_or(6379)
-                )
-            })
-            .collect();
-        let urls: Vec<String> = urls.into_iter().map(String::from).collect();
+        let (urls, seeds) = addresses(nodes, "no cluster node was given")?;
         ClusterClient::new(urls)
             .map(|client| Self::cluster(client, seeds))
             .map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()))
+    }
+
+    /// The master named `master_name` by the sentinels at `sentinels` (`host:port`, or Redis
+    /// URLs with the sentinels' credentials).
+    pub(super) fn sentinel_of<I>(sentinels: I, master_name: &str) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let (urls, addresses) = addresses(sentinels, "no sentinel was given")?;
+        if master_name.trim().is_empty() {
+            return Err(ConfigError::InvalidRedisUrl(
+                "the Sentinel master name is empty".into(),
+            ));
+        }
+        SentinelClient::build(urls, master_name, None, SentinelServerType::Master)
+            .map(|client| Self::sentinel(client, addresses, master_name.to_owned()))
+            .map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()))
+    }
+
+    pub(super) fn sentinel(
+        client: SentinelClient,
+        addresses: Vec<String>,
+        master_name: String,
+    ) -> Self {
+        Backend::Sentinel(Box::new(SentinelBackend::new(
+            client,
+            addresses,
+            master_name,
+        )))
     }
 
     pub(super) fn cluster(client: ClusterClient, seeds: Vec<String>) -> Self {
@@ -115,6 +124,16 @@ impl Backend {
                 .await
                 .cloned()
                 .map(Connection::Cluster),
+            Backend::Sentinel(sentinel) => {
+                sentinel.connection(timeout).await.map(Connection::Sentinel)
+            }
+        }
+    }
+
+    /// Called when a call got no answer in time: a master behind Sentinel may be gone.
+    pub(super) fn no_answer(&self) {
+        if let Backend::Sentinel(sentinel) = self {
+            sentinel.forget();
         }
     }
 
@@ -131,8 +150,46 @@ impl Backend {
             Backend::Cluster { seeds, .. } => {
                 f.field("cluster_seeds", seeds);
             }
+            Backend::Sentinel(sentinel) => {
+                f.field("sentinels", &sentinel.addresses)
+                    .field("master_name", &sentinel.master_name);
+            }
         }
     }
+}
+
+/// Redis URLs for `nodes` (`host:port`, or URLs), and their hosts and ports alone for `Debug`,
+/// since the URLs may hold passwords. `none` is the error when there are no nodes.
+fn addresses<I>(nodes: I, none: &str) -> Result<(Vec<String>, Vec<String>), ConfigError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    let urls = nodes
+        .into_iter()
+        .map(|node| {
+            let node = node.as_ref().trim();
+            if node.contains("://") {
+                redis_url(node)
+            } else {
+                redis_url(&format!("redis://{node}"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        return Err(ConfigError::InvalidRedisUrl(none.into()));
+    }
+    let shown = urls
+        .iter()
+        .map(|url| {
+            format!(
+                "{}:{}",
+                url.host_str().unwrap_or("?"),
+                url.port().unwrap_or(6379)
+            )
+        })
+        .collect();
+    Ok((urls.into_iter().map(String::from).collect(), shown))
 }
 
 /// `url`, parsed, when it is a Redis URL (`redis`, `rediss`, `valkey`, `valkeys`). The error
@@ -153,6 +210,7 @@ impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Connection::Node(connection) => connection.req_packed_command(cmd),
+            Connection::Sentinel(connection) => connection.req_packed_command(cmd),
             Connection::Cluster(connection) => connection.req_packed_command(cmd),
         }
     }
@@ -168,6 +226,9 @@ impl ConnectionLike for Connection {
             Connection::Cluster(connection) => {
                 connection.req_packed_commands(pipeline, offset, count)
             }
+            Connection::Sentinel(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
         }
     }
 
@@ -175,6 +236,7 @@ impl ConnectionLike for Connection {
         match self {
             Connection::Node(connection) => connection.get_db(),
             Connection::Cluster(connection) => connection.get_db(),
+            Connection::Sentinel(connection) => connection.get_db(),
         }
     }
 }

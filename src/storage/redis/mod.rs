@@ -2,6 +2,7 @@
 
 mod connection;
 mod scripts;
+mod sentinel;
 mod value;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use redis::RedisError;
 use redis::cluster::ClusterClient;
+use redis::sentinel::SentinelClient;
 
 use crate::error::{ConfigError, Error};
 use crate::storage::redis::connection::{Backend, Connection, redis_url};
@@ -43,6 +45,8 @@ use crate::token::Token;
 ///   away, the call that notices fails, and the next call connects again. There is no
 ///   background retry loop. On a cluster ([`cluster`](Self::cluster)) it is redis-rs' cluster
 ///   connection, which follows `MOVED` and `ASK` and finds the slots anew after a failover.
+///   Behind Sentinel ([`sentinel`](Self::sentinel)), a call that finds the master gone or
+///   demoted fails, and the next one asks the sentinels for the new master.
 /// - **Timeouts.** Every call, connecting included, gives up after
 ///   [`timeout`](Self::timeout) (500 ms by default), and never fails a request: the middleware
 ///   treats the failure as a miss, fetches a token from the token endpoint and keeps it
@@ -122,6 +126,44 @@ impl RedisStorage {
         Self::on(Backend::cluster(client, Vec::new()))
     }
 
+    /// A storage on the Redis master that the Sentinels at `sentinels` (`host:port`, or
+    /// `redis://[user:password@]host:port` when the sentinels need credentials) name
+    /// `master_name`. The sentinels are asked on first use, and again after a call finds the
+    /// master gone or demoted to a replica (`READONLY`): after a failover, the next call writes
+    /// to the new master, without a restart. Does not connect yet.
+    ///
+    /// For a master that needs a password, TLS or a database other than 0, build the
+    /// [`SentinelClient`] yourself and use [`from_sentinel_client`](Self::from_sentinel_client).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidRedisUrl`] when there is no sentinel, one is not a Redis address,
+    /// or `master_name` is empty. The message never repeats an address.
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::RedisStorage;
+    ///
+    /// let storage = RedisStorage::sentinel(
+    ///     ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"],
+    ///     "tokens",
+    /// )?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn sentinel<I>(sentinels: I, master_name: &str) -> Result<Self, Error>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Ok(Self::on(Backend::sentinel_of(sentinels, master_name)?))
+    }
+
+    /// A storage on the master that `client` finds through Sentinel, for full control of
+    /// the master's credentials, TLS and database (`SentinelNodeConnectionInfo`). `client`
+    /// should ask for `SentinelServerType::Master`: tokens are written. Does not connect yet.
+    pub fn from_sentinel_client(client: SentinelClient) -> Self {
+        Self::on(Backend::sentinel(client, Vec::new(), String::new()))
+    }
+
     fn on(backend: Backend) -> Self {
         Self {
             backend: Arc::new(backend),
@@ -183,10 +225,13 @@ impl RedisStorage {
             let connection = self.backend.connection(self.timeout).await?;
             call(connection).await
         };
-        let timed_out = || RedisStorageError::Timeout {
-            operation,
-            timeout: self.timeout,
-            source: io::ErrorKind::TimedOut.into(),
+        let timed_out = || {
+            self.backend.no_answer();
+            RedisStorageError::Timeout {
+                operation,
+                timeout: self.timeout,
+                source: io::ErrorKind::TimedOut.into(),
+            }
         };
         match tokio::time::timeout(self.timeout, within_timeout).await {
             Ok(Ok(value)) => Ok(value),

@@ -16,10 +16,14 @@ use reqwest_alf::{
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 pub mod assertion;
+#[cfg(feature = "redis")]
+pub mod failover;
 pub mod logs;
 pub mod raw_server;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
+#[cfg(feature = "redis")]
+pub mod redis_sentinel;
 #[cfg(feature = "redis")]
 pub mod redis_server;
 #[cfg(feature = "default-tls")]

@@ -148,7 +148,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn free_loopback_port() -> u16 {
+pub fn free_loopback_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
