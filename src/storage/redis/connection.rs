@@ -1,5 +1,4 @@
-//! The way to Redis: one node through a connection manager, a cluster, or the master that
-//! Sentinel names, behind one type.
+//! The way to Redis: one node, a cluster, or Sentinel's master, behind one type.
 
 use std::fmt;
 use std::time::Duration;
