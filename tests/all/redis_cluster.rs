@@ -145,7 +145,10 @@ async fn a_master_killed_mid_load_fails_no_request_and_sharing_resumes_on_its_re
         .storage(RedisStorage::cluster([living]).unwrap())
         .build()
         .unwrap();
-    assert_eq!(all_at_once(std::slice::from_ref(&newcomer), &api).await, vec![200]);
+    assert_eq!(
+        all_at_once(std::slice::from_ref(&newcomer), &api).await,
+        vec![200]
+    );
     assert_eq!(calls.get(), before, "no token call: the token was shared");
     assert_eq!(newcomer.stats().shared_hits, 1);
 }

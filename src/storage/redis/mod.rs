@@ -1,5 +1,6 @@
 //! [`RedisStorage`]: tokens kept in Redis, one token for every process that points at it.
 
+mod call;
 mod connection;
 mod scripts;
 mod sentinel;
@@ -7,7 +8,6 @@ mod value;
 
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +17,7 @@ use redis::cluster::ClusterClient;
 use redis::sentinel::SentinelClient;
 
 use crate::error::{ConfigError, Error};
+use crate::storage::redis::call::{RedisStorageError, within_timeout};
 use crate::storage::redis::connection::{Backend, Connection, redis_url};
 use crate::storage::redis::scripts::{
     RELEASE_LEASE_SCRIPT, REMOVE_IF_SAME_SCRIPT, TRY_LEASE_SCRIPT, px, read_lease,
@@ -221,25 +222,7 @@ impl RedisStorage {
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let within_timeout = async {
-            let connection = self.backend.connection(self.timeout).await?;
-            call(connection).await
-        };
-        let timed_out = || {
-            self.backend.no_answer();
-            RedisStorageError::Timeout {
-                operation,
-                timeout: self.timeout,
-                source: io::ErrorKind::TimedOut.into(),
-            }
-        };
-        match tokio::time::timeout(self.timeout, within_timeout).await {
-            Ok(Ok(value)) => Ok(value),
-            // redis-rs' own response timeout: the same as ours.
-            Ok(Err(source)) if source.is_timeout() => Err(timed_out().into()),
-            Ok(Err(source)) => Err(RedisStorageError::Redis { operation, source }.into()),
-            Err(_) => Err(timed_out().into()),
-        }
+        within_timeout(&self.backend, self.timeout, operation, call).await
     }
 }
 
@@ -382,29 +365,6 @@ impl fmt::Debug for RedisStorage {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// What went wrong with one Redis call. Never holds a token or a password.
-#[derive(Debug, thiserror::Error)]
-enum RedisStorageError {
-    #[error("redis {operation} failed: {source}")]
-    Redis {
-        operation: &'static str,
-        source: RedisError,
-    },
-    /// An `io::Error` of kind `TimedOut` as its source tells the middleware that Redis did not
-    /// answer, rather than answered with an error.
-    #[error("redis {operation} did not answer within {timeout:?}")]
-    Timeout {
-        operation: &'static str,
-        timeout: Duration,
-        source: io::Error,
-    },
-    #[error(
-        "the value under {key} is not a token stored by reqwest-alf ({reason}); it is taken as a \
-         miss and will be replaced"
-    )]
-    CorruptValue { key: String, reason: &'static str },
 }
 
 #[cfg(test)]
