@@ -33,6 +33,10 @@ pub enum JwtAlgorithm {
     Ps256,
     /// ECDSA on P-256 with SHA-256, for EC keys: the default for EC keys.
     Es256,
+    /// HMAC with SHA-256, keyed with the client secret: what
+    /// [`AuthMethod::ClientSecretJwt`](crate::AuthMethod::ClientSecretJwt) signs with. A
+    /// [`PrivateKey`] refuses it.
+    Hs256,
 }
 
 impl JwtAlgorithm {
@@ -41,6 +45,7 @@ impl JwtAlgorithm {
             Self::Rs256 => Algorithm::RS256,
             Self::Ps256 => Algorithm::PS256,
             Self::Es256 => Algorithm::ES256,
+            Self::Hs256 => Algorithm::HS256,
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct PrivateKey {
 enum KeyKind {
     Rsa,
     Ec,
+    /// The client secret, for `client_secret_jwt`.
+    Secret,
 }
 
 impl PrivateKey {
@@ -116,6 +123,19 @@ impl PrivateKey {
         Ok(key)
     }
 
+    /// The key for `client_secret_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): assertions
+    /// signed with HS256, keyed with the client secret.
+    pub(crate) fn from_client_secret(secret: &str) -> Self {
+        Self {
+            key: Arc::new(EncodingKey::from_secret(secret.as_bytes())),
+            kind: KeyKind::Secret,
+            fingerprint: Sha256::digest(secret).into(),
+            algorithm: JwtAlgorithm::Hs256,
+            key_id: None,
+            audience: None,
+        }
+    }
+
     /// The signature algorithm: [`Rs256`](JwtAlgorithm::Rs256) or
     /// [`Ps256`](JwtAlgorithm::Ps256) for RSA keys, [`Es256`](JwtAlgorithm::Es256) for EC keys.
     /// An algorithm that does not fit the key is refused by
@@ -144,15 +164,22 @@ impl PrivateKey {
             (self.kind, self.algorithm),
             (KeyKind::Rsa, JwtAlgorithm::Rs256 | JwtAlgorithm::Ps256)
                 | (KeyKind::Ec, JwtAlgorithm::Es256)
+                | (KeyKind::Secret, JwtAlgorithm::Hs256)
         );
         if !fits {
             return Err(invalid_key(match self.kind {
                 KeyKind::Rsa => "an RSA key signs with RS256 or PS256",
                 KeyKind::Ec => "an EC key signs with ES256",
+                KeyKind::Secret => "a client secret signs with HS256",
             }));
         }
         self.sign("check", "https://check.invalid/", SystemTime::now())
             .map(drop)
+    }
+
+    /// Whether this is the client secret of `client_secret_jwt` rather than a private key.
+    pub(crate) fn is_client_secret(&self) -> bool {
+        self.kind == KeyKind::Secret
     }
 
     /// The assertion's audience: the one set on the key, or else `default`.

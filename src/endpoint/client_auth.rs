@@ -39,6 +39,11 @@ pub enum AuthMethod {
     /// fresh `client_assertion` JWT signed with this key (see [`PrivateKey`]), with the
     /// `client_id`. The client secret given to the builder is not used and may be empty.
     PrivateKeyJwt(PrivateKey),
+    /// `client_secret_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): the secret is not sent;
+    /// each token request carries a fresh `client_assertion` JWT signed with it (HS256), with
+    /// the same claims as [`PrivateKeyJwt`](Self::PrivateKeyJwt)'s and the `client_id`. The
+    /// secret must be at least 32 bytes long, as HS256 asks (RFC 7518 §3.2).
+    ClientSecretJwt,
 }
 
 impl AuthMethod {
@@ -84,6 +89,11 @@ impl ClientAuthentication {
                 audience: key.audience_or(assertion_audience).to_owned(),
                 key: key.clone(),
             },
+            AuthMethod::ClientSecretJwt => Self::Assertion {
+                client_id: client_id.to_owned(),
+                audience: assertion_audience.to_owned(),
+                key: PrivateKey::from_client_secret(client_secret.expose()),
+            },
         }
     }
 
@@ -128,6 +138,9 @@ impl fmt::Debug for ClientAuthentication {
         match self {
             Self::Basic(_) => f.write_str("ClientSecretBasic([redacted])"),
             Self::Post(_) => f.write_str("ClientSecretPost([redacted])"),
+            Self::Assertion { key, .. } if key.is_client_secret() => {
+                f.write_str("ClientSecretJwt([redacted])")
+            }
             Self::Assertion { key, .. } => f.debug_tuple("PrivateKeyJwt").field(key).finish(),
         }
     }

@@ -28,6 +28,13 @@ pub enum ConfigError {
     /// The client secret is empty.
     #[error("the client secret is empty")]
     EmptyClientSecret,
+    /// The client secret is too short to sign `client_secret_jwt` assertions with HS256,
+    /// which takes a key of at least 32 bytes (RFC 7518 §3.2).
+    #[error(
+        "client_secret_jwt signs with the client secret, which must be at least 32 bytes for \
+         HS256 (RFC 7518 §3.2); this one has {0}"
+    )]
+    ShortClientSecret(usize),
     /// An option was given an empty value.
     #[error("{0} is empty — leave it out instead")]
     EmptyValue(&'static str),

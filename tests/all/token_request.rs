@@ -216,3 +216,79 @@ async fn private_key_jwt_sends_a_fresh_signed_assertion_and_no_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn client_secret_jwt_sends_an_assertion_signed_with_the_secret_and_never_the_secret() {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+    use crate::support::assertion;
+
+    const SECRET: &str = "a-client-secret-of-at-least-32-bytes!";
+    let auth = MockServer::start_async().await;
+    let (mock, bodies) = assertion::recording_token_endpoint(&auth).await;
+    let credentials = ClientCredentials::builder(auth.url(TOKEN_PATH), CLIENT_ID, SECRET)
+        .auth_method(AuthMethod::ClientSecretJwt)
+        .build()
+        .unwrap();
+
+    credentials.token().await.unwrap();
+    credentials
+        .invalidate(&credentials.token().await.unwrap())
+        .await;
+    credentials.token().await.unwrap();
+
+    mock.assert_calls_async(2).await;
+    let bodies = bodies.all();
+    let endpoint = auth.url(TOKEN_PATH);
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&[&endpoint]);
+    validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
+    let mut ids = Vec::new();
+    for body in &bodies {
+        assert!(!body.contains("client_secret="), "{body}");
+        assert!(!body.contains(SECRET), "{body}");
+        assert_eq!(assertion::field(body, "client_id"), CLIENT_ID);
+        assert_eq!(
+            assertion::field(body, "client_assertion_type"),
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
+        let claims = jsonwebtoken::decode::<serde_json::Value>(
+            assertion::field(body, "client_assertion"),
+            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &validation,
+        )
+        .expect("an HS256 assertion signed with the client secret")
+        .claims;
+        assert_eq!(claims["iss"], CLIENT_ID);
+        assert_eq!(claims["sub"], CLIENT_ID);
+        assert_eq!(claims["aud"], endpoint.as_str());
+        ids.push(claims["jti"].as_str().unwrap().to_owned());
+        // Signed with another secret, the same assertion does not verify.
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(
+                assertion::field(body, "client_assertion"),
+                &DecodingKey::from_secret(b"another-secret-of-at-least-32-bytes"),
+                &validation,
+            )
+            .is_err()
+        );
+    }
+    assert_ne!(ids[0], ids[1], "each assertion is new");
+    let shown = format!("{credentials:?}");
+    assert!(shown.contains("ClientSecretJwt"), "{shown}");
+    assert!(!shown.contains(SECRET), "{shown}");
+}
+
+#[test]
+fn client_secret_jwt_refuses_a_secret_too_short_for_hs256() {
+    let error = ClientCredentials::builder("https://idp.example/token", CLIENT_ID, "short-secret")
+        .auth_method(AuthMethod::ClientSecretJwt)
+        .build()
+        .unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(
+        shown.contains("32 bytes") && shown.contains("12"),
+        "{shown}"
+    );
+    assert!(!shown.contains("short-secret"), "{shown}");
+}

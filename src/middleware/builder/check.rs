@@ -46,6 +46,10 @@ impl ClientCredentialsBuilder {
         if let AuthMethod::PrivateKeyJwt(key) = &self.auth_method {
             key.check()?;
         }
+        let secret_bytes = self.client_secret.expose().len();
+        if self.auth_method == AuthMethod::ClientSecretJwt && secret_bytes < 32 {
+            return Err(ConfigError::ShortClientSecret(secret_bytes).into());
+        }
         for (option, value) in [("audience", &self.audience), ("scope", &self.scope)] {
             if value.as_deref() == Some("") {
                 return Err(ConfigError::EmptyValue(option).into());
