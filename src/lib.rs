@@ -183,6 +183,7 @@ mod token;
 
 pub use endpoint::client_assertion::{JwtAlgorithm, PrivateKey};
 pub use endpoint::client_auth::AuthMethod;
+pub use endpoint::dpop::DpopKey;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use middleware::ClientCredentials;
 pub use middleware::builder::ClientCredentialsBuilder;
@@ -190,7 +191,7 @@ pub use stats::Stats;
 #[cfg(feature = "redis")]
 pub use storage::RedisStorage;
 pub use storage::{Lease, MemoryStorage, StorageError, TokenStorage};
-pub use token::{AccessToken, Token};
+pub use token::{AccessToken, Token, TokenType};
 
 /// The retry policy crate used by [`ClientCredentialsBuilder::token_retry`], re-exported so no
 /// second dependency is needed; it is the one `reqwest-retry` uses.

@@ -50,9 +50,14 @@ impl AccessToken {
         &self.0
     }
 
-    /// The `Authorization` header value for this token, marked sensitive so that HTTP libraries
-    /// keep it out of their logs.
+    /// The `Authorization: Bearer …` header value for this token, marked sensitive so that HTTP
+    /// libraries keep it out of their logs.
     pub(crate) fn bearer_header(&self) -> Result<HeaderValue, TokenResponseError> {
+        self.header(TokenType::Bearer)
+    }
+
+    /// The `Authorization` header value for this token of type `kind`, marked sensitive.
+    pub(crate) fn header(&self, kind: TokenType) -> Result<HeaderValue, TokenResponseError> {
         if self.0.is_empty() {
             return Err(TokenResponseError::EmptyAccessToken);
         }
@@ -61,7 +66,7 @@ impl AccessToken {
         if !self.0.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(TokenResponseError::AccessTokenNotHeaderSafe);
         }
-        let mut value = HeaderValue::try_from(format!("Bearer {}", self.0))
+        let mut value = HeaderValue::try_from(format!("{} {}", kind.scheme(), self.0))
             .map_err(|_| TokenResponseError::AccessTokenNotHeaderSafe)?;
         value.set_sensitive(true);
         Ok(value)
@@ -74,14 +79,46 @@ impl fmt::Debug for AccessToken {
     }
 }
 
+/// What kind of token a [`Token`] is: what the `token_type` of its response said, and the
+/// scheme of the `Authorization` header it goes in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// A bearer token (RFC 6750): whoever holds it may use it.
+    #[default]
+    Bearer,
+    /// A DPoP-bound token (RFC 9449): usable only with a proof signed by the key it is bound
+    /// to, which the middleware holds (see
+    /// [`dpop`](crate::ClientCredentialsBuilder::dpop)).
+    Dpop,
+}
+
+impl TokenType {
+    /// The `Authorization` scheme and `token_type` value: `Bearer` or `DPoP`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::Dpop => "DPoP",
+        }
+    }
+
+    /// The type a `token_type` value names (in any case), if it is one this crate knows.
+    pub(crate) fn from_scheme(scheme: &str) -> Option<Self> {
+        [Self::Bearer, Self::Dpop]
+            .into_iter()
+            .find(|kind| kind.scheme().eq_ignore_ascii_case(scheme))
+    }
+}
+
 /// An access token with its absolute lifetime, as kept in a [`TokenStorage`](crate::TokenStorage).
 ///
-/// Every token is a bearer token: a response with any other `token_type` is refused. Times are
+/// A token is a bearer token, or a DPoP-bound one when the middleware has a
+/// [DPoP key](crate::ClientCredentialsBuilder::dpop) (see [`TokenType`]). Times are
 /// absolute (wall clock), so a token written to shared storage by one process is judged
 /// correctly by another.
 ///
 /// `Serialize`/`Deserialize` give a stable JSON form for storage backends:
-/// `{"access_token", "token_type": "Bearer", "issued_at", "expires_at", "scope"}` with times in
+/// `{"access_token", "token_type": "Bearer" (or "DPoP"), "issued_at", "expires_at", "scope"}` with times in
 /// UNIX seconds, milliseconds as a fraction (`1700000000.25`), so that tokens living only a few
 /// seconds are judged alike by every process. That form holds the token itself: keep it only
 /// where the token may be.
@@ -103,6 +140,7 @@ pub struct Token {
     issued_at: SystemTime,
     expires_at: SystemTime,
     scope: Option<Arc<str>>,
+    kind: TokenType,
 }
 
 impl Token {
@@ -115,7 +153,19 @@ impl Token {
             issued_at,
             expires_at: expires_at.max(issued_at),
             scope: None,
+            kind: TokenType::Bearer,
         }
+    }
+
+    /// The same token, of type `kind` (a new token is a bearer token).
+    pub fn with_token_type(mut self, kind: TokenType) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// What kind of token this is: bearer, or DPoP-bound.
+    pub fn token_type(&self) -> TokenType {
+        self.kind
     }
 
     /// The same token, with the scope the server granted.
@@ -205,7 +255,7 @@ impl Serialize for Token {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         StoredToken {
             access_token: self.access_token.secret().into(),
-            token_type: "Bearer".into(),
+            token_type: self.kind.scheme().into(),
             issued_at: to_stored_seconds(self.issued_at),
             expires_at: to_stored_seconds(self.expires_at),
             scope: self.scope.as_deref().map(Into::into),
@@ -218,9 +268,8 @@ impl<'de> Deserialize<'de> for Token {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let stored = StoredToken::deserialize(deserializer)?;
-        if !stored.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(D::Error::custom("token_type is not Bearer"));
-        }
+        let kind = TokenType::from_scheme(&stored.token_type)
+            .ok_or_else(|| D::Error::custom("token_type is neither Bearer nor DPoP"))?;
         if stored.expires_at < stored.issued_at {
             return Err(D::Error::custom("expires_at is before issued_at"));
         }
@@ -231,7 +280,8 @@ impl<'de> Deserialize<'de> for Token {
             AccessToken::new(stored.access_token.into_owned()),
             at(stored.issued_at)?,
             at(stored.expires_at)?,
-        );
+        )
+        .with_token_type(kind);
         Ok(match stored.scope {
             Some(scope) => token.with_scope(scope.into_owned()),
             None => token,

@@ -4,8 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
+use crate::endpoint::dpop::proof::ath;
 use crate::error::TokenResponseError;
-use crate::token::Token;
+use crate::token::{Token, TokenType};
 
 /// The share of a token's lifetime at its end in which it is refreshed ahead, unless
 /// [`refresh_window`](crate::ClientCredentialsBuilder::refresh_window) says otherwise.
@@ -58,6 +59,8 @@ impl Timing {
 pub(crate) struct CachedToken {
     pub(crate) token: Token,
     pub(crate) header: HeaderValue,
+    /// For a DPoP token, the hash of the token that each proof carries (`ath`).
+    pub(crate) ath: Option<Box<str>>,
     /// From here on, the first request to see the token starts a background refresh.
     refresh_from: SystemTime,
     /// From here on, the token counts as expired.
@@ -68,7 +71,9 @@ impl CachedToken {
     pub(crate) fn new(token: Token, timing: &Timing) -> Result<Self, TokenResponseError> {
         let stale_at = token.stale_at(timing.margin);
         Ok(Self {
-            header: token.access_token().bearer_header()?,
+            header: token.access_token().header(token.token_type())?,
+            ath: (token.token_type() == TokenType::Dpop)
+                .then(|| ath(token.access_token().secret()).into()),
             refresh_from: timing.refresh_from(&token, stale_at),
             stale_at,
             token,
@@ -96,6 +101,7 @@ impl CachedToken {
         Self {
             token: self.token.clone(),
             header: self.header.clone(),
+            ath: self.ath.clone(),
             refresh_from: SystemTime::UNIX_EPOCH,
             stale_at: SystemTime::UNIX_EPOCH,
         }

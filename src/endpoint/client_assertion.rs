@@ -37,15 +37,19 @@ pub enum JwtAlgorithm {
     /// [`AuthMethod::ClientSecretJwt`](crate::AuthMethod::ClientSecretJwt) signs with. A
     /// [`PrivateKey`] refuses it.
     Hs256,
+    /// EdDSA on Ed25519: what an Ed25519 [`DpopKey`](crate::DpopKey) signs with. A
+    /// [`PrivateKey`] refuses it.
+    EdDsa,
 }
 
 impl JwtAlgorithm {
-    fn jsonwebtoken(self) -> Algorithm {
+    pub(crate) fn jsonwebtoken(self) -> Algorithm {
         match self {
             Self::Rs256 => Algorithm::RS256,
             Self::Ps256 => Algorithm::PS256,
             Self::Es256 => Algorithm::ES256,
             Self::Hs256 => Algorithm::HS256,
+            Self::EdDsa => Algorithm::EdDSA,
         }
     }
 }
@@ -250,7 +254,7 @@ fn invalid_key(reason: &'static str) -> Error {
 /// jsonwebtoken picks its crypto from its cargo features, and cannot when another crate in the
 /// build turns on a second backend. Naming ours once makes signing work either way; a provider
 /// the application installed first is kept.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();

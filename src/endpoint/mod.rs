@@ -5,6 +5,7 @@
 
 pub(crate) mod client_assertion;
 pub(crate) mod client_auth;
+pub(crate) mod dpop;
 mod response;
 pub(crate) mod retry;
 
@@ -17,12 +18,13 @@ use retry_policies::policies::ExponentialBackoff;
 use url::Url;
 
 use crate::endpoint::client_auth::ClientAuthentication;
+use crate::endpoint::dpop::proof::{DPOP, DpopProofs};
 use crate::endpoint::response::{parse_oauth_error, parse_token_response, read_capped};
 use crate::endpoint::retry::RateLimit;
 use crate::error::{Error, OAuthError, TokenResponseError, is_retryable_status};
 use crate::stats::{Counters, count};
 use crate::time::http_date;
-use crate::token::Token;
+use crate::token::{Token, TokenType};
 
 /// Everything needed to ask the authorization server for a token.
 pub(crate) struct TokenEndpoint {
@@ -42,6 +44,9 @@ pub(crate) struct TokenEndpoint {
     /// The most a response body may hold: real ones are a few kilobytes at most; anything
     /// larger is a misbehaving server, and is not worth the memory.
     pub(crate) max_body_bytes: usize,
+    /// The DPoP key and nonces, when tokens are bound to a key: each token request carries a
+    /// proof, and the answer must be a DPoP token.
+    pub(crate) dpop: Option<Arc<DpopProofs>>,
 }
 
 /// Why one attempt failed, before deciding whether to try again.
@@ -158,7 +163,7 @@ impl TokenEndpoint {
             let made = attempts.made;
             tracing::debug!(endpoint = %self.display, attempt = made, "requesting an access token");
             count(&counters.token_requests);
-            let failure = match self.attempt().await {
+            let failure = match self.attempt(counters).await {
                 Ok(token) => return Fetched::Token(token),
                 Err(failure) => failure,
             };
@@ -214,8 +219,24 @@ impl TokenEndpoint {
         }
     }
 
-    /// One token request, and its answer read.
-    async fn attempt(&self) -> Result<Token, Failure> {
+    /// One token request, and its answer read; sent a second time at once when the server
+    /// asks for a DPoP proof with its new nonce (RFC 9449 §8), which is not a failure.
+    async fn attempt(&self, counters: &Counters) -> Result<Token, Failure> {
+        match self.attempt_once().await {
+            Err(Failure::Status {
+                status: StatusCode::BAD_REQUEST,
+                oauth_error: Some(error),
+                ..
+            }) if error.error() == "use_dpop_nonce" && self.dpop.is_some() => {
+                tracing::debug!(endpoint = %self.display, "the token endpoint asked for a DPoP nonce; asking again with it");
+                count(&counters.token_requests);
+                self.attempt_once().await
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt_once(&self) -> Result<Token, Failure> {
         // Expiry counts from here: the token cannot have been issued before it was asked for.
         let sent_at = SystemTime::now();
         let mut body = self.form.clone();
@@ -240,6 +261,12 @@ impl TokenEndpoint {
         if let Some(header) = self.client_auth.header() {
             request = request.header(AUTHORIZATION, header.clone());
         }
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop
+                .proof(&http::Method::POST, &self.url, None)
+                .map_err(Failure::Unsendable)?;
+            request = request.header(DPOP, proof);
+        }
 
         let mut response = request.send().await.map_err(Failure::Transport)?;
         if response.url() != &self.url {
@@ -250,6 +277,9 @@ impl TokenEndpoint {
             )));
         }
         let status = response.status();
+        if let Some(dpop) = &self.dpop {
+            dpop.remember_nonce(&self.url, response.headers());
+        }
         let retry_at = retry::retry_at(status, response.headers(), SystemTime::now());
         let body = read_capped(&mut response, self.max_body_bytes)
             .await
@@ -265,7 +295,11 @@ impl TokenEndpoint {
         let body = body.ok_or(Failure::Response(TokenResponseError::BodyTooLarge(
             self.max_body_bytes,
         )))?;
-        parse_token_response(&body, sent_at, self.default_expires_in)
+        let expected = match self.dpop {
+            Some(_) => TokenType::Dpop,
+            None => TokenType::Bearer,
+        };
+        parse_token_response(&body, sent_at, self.default_expires_in, expected)
             .map(|token| token.with_lifetime_at_most(self.max_lifetime))
             .map_err(Failure::Response)
     }

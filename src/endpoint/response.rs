@@ -1,22 +1,23 @@
 //! Reading the token endpoint's answer into a [`Token`] or a typed error, with a size cap.
 //!
-//! A successful response (RFC 6749 §5.1) becomes a [`Token`]; an error response (§5.2) an
-//! [`OAuthError`].
+//! A success (RFC 6749 §5.1) becomes a [`Token`]; an error (§5.2) an [`OAuthError`].
 
 use std::time::{Duration, SystemTime};
 
 use crate::error::{LONG_VALUE, OAuthError, SHORT_VALUE, TokenResponseError, printable};
 use crate::time::MAX_EXPIRES_IN;
-use crate::token::{AccessToken, Token};
+use crate::token::{AccessToken, Token, TokenType};
 
 /// Parses a successful token response (RFC 6749 §5.1) into a [`Token`].
 ///
 /// `sent_at` is when the request was sent: the lifetime counts from then, which errs on the
-/// safe side. `default_expires_in` stands in for a missing `expires_in`.
+/// safe side. `default_expires_in` stands in for a missing `expires_in`. `expected` is
+/// [`TokenType::Dpop`] when the request carried a DPoP proof: the answer must then say DPoP.
 pub(super) fn parse_token_response(
     body: &[u8],
     sent_at: SystemTime,
     default_expires_in: Duration,
+    expected: TokenType,
 ) -> Result<Token, TokenResponseError> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| TokenResponseError::NotJson)?;
@@ -30,24 +31,26 @@ pub(super) fn parse_token_response(
     };
     access_token.bearer_header()?;
 
-    match present("token_type") {
-        None => {}
-        Some(serde_json::Value::String(kind)) if kind.eq_ignore_ascii_case("bearer") => {}
-        Some(serde_json::Value::String(kind)) => {
-            return Err(TokenResponseError::UnsupportedTokenType(printable(
-                kind,
-                SHORT_VALUE,
-            )));
-        }
+    let kind = match present("token_type") {
+        // Bearer is what servers that leave it out mean.
+        None => "Bearer",
+        Some(serde_json::Value::String(kind)) => kind.as_str(),
         Some(_) => return Err(TokenResponseError::NotAString("token_type")),
+    };
+    let known = TokenType::from_scheme(kind);
+    if known != Some(expected) {
+        let kind = printable(kind, SHORT_VALUE);
+        return Err(match known {
+            Some(TokenType::Bearer) => TokenResponseError::NotDpopBound(kind),
+            _ => TokenResponseError::UnsupportedTokenType(kind),
+        });
     }
-
     let lifetime = match present("expires_in") {
         None => default_expires_in,
         Some(value) => parse_expires_in(value)?,
     };
 
-    let mut token = Token::new(access_token, sent_at, sent_at + lifetime);
+    let mut token = Token::new(access_token, sent_at, sent_at + lifetime).with_token_type(expected);
     match present("scope") {
         None => {}
         Some(serde_json::Value::String(scope)) => token = token.with_scope(scope.as_str()),
@@ -142,7 +145,12 @@ mod tests {
     }
 
     fn parse(body: &str) -> Result<Token, TokenResponseError> {
-        parse_token_response(body.as_bytes(), at(1_000), DEFAULT_EXPIRES_IN)
+        parse_token_response(
+            body.as_bytes(),
+            at(1_000),
+            DEFAULT_EXPIRES_IN,
+            TokenType::Bearer,
+        )
     }
 
     #[test]
@@ -186,6 +194,7 @@ mod tests {
             br#"{"access_token":"t"}"#,
             at(0),
             Duration::from_secs(86_400),
+            TokenType::Bearer,
         )
         .unwrap();
         assert_eq!(token.expires_at(), at(86_400));
@@ -406,7 +415,9 @@ mod tests {
 
         fn check(body: &[u8]) -> Result<(), TestCaseError> {
             let sent_at = SystemTime::now();
-            if let Ok(token) = parse_token_response(body, sent_at, DEFAULT_EXPIRES_IN) {
+            if let Ok(token) =
+                parse_token_response(body, sent_at, DEFAULT_EXPIRES_IN, TokenType::Bearer)
+            {
                 let header = token.access_token().bearer_header();
                 prop_assert!(header.is_ok(), "an unsendable token was accepted");
                 prop_assert!(header.unwrap().is_sensitive());

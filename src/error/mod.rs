@@ -255,8 +255,9 @@ fn response_hint(reason: &TokenResponseError) -> &'static str {
             " — is this URL the token endpoint? If so, raise max_token_response_bytes"
         }
         TokenResponseError::UnsupportedTokenType(_) => {
-            " — this middleware sends bearer tokens only; ask the server for a Bearer token"
+            " — this middleware sends Bearer tokens, and DPoP tokens when it has a DPoP key"
         }
+        TokenResponseError::NotDpopBound(_) => "",
         TokenResponseError::InvalidExpiresIn(_) | TokenResponseError::AccessTokenNotHeaderSafe => {
             " — the authorization server is misbehaving"
         }

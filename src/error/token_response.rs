@@ -36,9 +36,15 @@ pub enum TokenResponseError {
     /// `access_token` holds characters that cannot go into an HTTP header.
     #[error("access_token holds characters that cannot be sent in an HTTP header")]
     AccessTokenNotHeaderSafe,
-    /// `token_type` is not `Bearer`.
-    #[error("token_type {0:?} is not supported (only Bearer is)")]
+    /// `token_type` is neither `Bearer` nor, with a DPoP key, `DPoP`.
+    #[error("token_type {0:?} is not supported (only Bearer is, and DPoP with a DPoP key)")]
     UnsupportedTokenType(String),
+    /// The token request carried a DPoP proof, and the answer is not a DPoP-bound token.
+    #[error(
+        "the token request carried a DPoP proof, but token_type is {0:?}, not DPoP: the server \
+         did not bind the token to the key (does it support DPoP for this client?)"
+    )]
+    NotDpopBound(String),
     /// `expires_in` is not a number of seconds in range (a fraction counts rounded down).
     #[error(
         "expires_in {0} is not a number of seconds between 1 and {max}",

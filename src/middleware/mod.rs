@@ -19,6 +19,7 @@ use reqwest_middleware::{Middleware, Next};
 
 use crate::cache::TokenCache;
 use crate::cache::cached_token::CachedToken;
+use crate::endpoint::dpop::proof::{DPOP, asks_for_nonce};
 use crate::error::Error;
 use crate::middleware::attach::{AttachRules, answered_where_sent};
 use crate::middleware::refusals::{FreshTokenRefusals, REMEMBERED_FOR};
@@ -144,6 +145,9 @@ impl Middleware for ClientCredentials {
         let used = self.attach_fresh_token(&mut request).await?;
 
         let response = next.clone().run(request, extensions).await?;
+        if let Some(dpop) = &self.cache.endpoint.dpop {
+            dpop.remember_nonce(response.url(), response.headers());
+        }
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -158,6 +162,17 @@ impl Middleware for ClientCredentials {
                  the token is kept and the request is not replayed"
             );
             return Ok(response);
+        }
+        if self.cache.endpoint.dpop.is_some() && asks_for_nonce(response.headers()) {
+            // The token is good; the proof lacked the server's nonce, which it has now given.
+            // This is the request's one replay.
+            let Some(mut replay) = replay else {
+                return Ok(response);
+            };
+            tracing::debug!(key = %self.cache.key, "the API asked for a DPoP nonce; replaying once with it");
+            self.put_token(&mut replay, &used)?;
+            count(&self.cache.counters.replays);
+            return next.run(replay, extensions).await;
         }
         if self.requests.refusals.in_force(SystemTime::now()) {
             tracing::debug!(
@@ -215,10 +230,27 @@ impl ClientCredentials {
                 .await
                 .map_err(reqwest_middleware::Error::middleware)?,
         };
+        self.put_token(request, &token)?;
+        Ok(token)
+    }
+
+    /// Puts `token` on `request`: its `Authorization` header and, with DPoP, a new proof for
+    /// the request's method and URL.
+    fn put_token(
+        &self,
+        request: &mut Request,
+        token: &CachedToken,
+    ) -> reqwest_middleware::Result<()> {
         request
             .headers_mut()
             .insert(AUTHORIZATION, token.header.clone());
-        Ok(token)
+        if let Some(dpop) = &self.cache.endpoint.dpop {
+            let proof = dpop
+                .proof(request.method(), request.url(), token.ath.as_deref())
+                .map_err(reqwest_middleware::Error::middleware)?;
+            request.headers_mut().insert(DPOP, proof);
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 /// The key a token is stored under: `{token endpoint host}:{hash}`, where the hash covers the
-/// token endpoint, client id, audience, scope and extra parameters. Everything that changes
+/// token endpoint, client id, audience, scope, extra parameters and the DPoP key's
+/// thumbprint. Everything that changes
 /// which token the server hands out changes the key; the client secret does not, and is never
 /// part of it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -20,6 +21,7 @@ impl StorageKey {
         audience: Option<&str>,
         scope: Option<&str>,
         extra_params: &[(String, String)],
+        dpop_thumbprint: Option<&str>,
     ) -> Self {
         let mut extra: Vec<_> = extra_params.iter().collect();
         extra.sort();
@@ -36,6 +38,11 @@ impl StorageKey {
         for (name, value) in extra {
             field(name);
             field(value);
+        }
+        // A bound token is good only with its key: keys with no DPoP key stay as they were.
+        if let Some(thumbprint) = dpop_thumbprint {
+            field("dpop");
+            field(thumbprint);
         }
         let digest = hash.finalize();
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -79,6 +86,7 @@ mod tests {
             audience,
             scope,
             &extra,
+            None,
         )
     }
 
@@ -111,7 +119,8 @@ mod tests {
                 "id",
                 Some("a"),
                 Some("s"),
-                &[("resource".into(), "r".into())]
+                &[("resource".into(), "r".into())],
+                None,
             )
         );
         assert_ne!(
@@ -121,9 +130,30 @@ mod tests {
                 "id2",
                 Some("a"),
                 Some("s"),
-                &[("resource".into(), "r".into())]
+                &[("resource".into(), "r".into())],
+                None,
             )
         );
+    }
+
+    #[test]
+    fn a_dpop_key_changes_the_key_and_no_key_keeps_it_as_it_was() {
+        let thumbprint = |t: Option<&str>| {
+            StorageKey::new(
+                &url("https://tenant.example/oauth/token"),
+                "id",
+                Some("https://api.example"),
+                None,
+                &[],
+                t,
+            )
+        };
+        assert_eq!(
+            thumbprint(None),
+            key(Some("https://api.example"), None, &[])
+        );
+        assert_ne!(thumbprint(Some("abc")), thumbprint(None));
+        assert_ne!(thumbprint(Some("abc")), thumbprint(Some("abd")));
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::cache::fault_log::{FaultLog, WARNING_INTERVAL};
 use crate::cache::{CacheSettings, TokenCache};
 use crate::endpoint::TokenEndpoint;
 use crate::endpoint::client_auth::ClientAuthentication;
+use crate::endpoint::dpop::DpopKey;
+use crate::endpoint::dpop::proof::DpopProofs;
 use crate::error::{ConfigError, Error};
 use crate::middleware::ClientCredentials;
 use crate::middleware::attach::{AttachRules, Origin};
@@ -55,6 +57,7 @@ impl ClientCredentialsBuilder {
             self.audience.as_deref(),
             self.scope.as_deref(),
             &params,
+            self.dpop.as_ref().map(DpopKey::thumbprint),
         );
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
@@ -87,6 +90,7 @@ impl ClientCredentialsBuilder {
             default_expires_in: self.default_expires_in,
             max_lifetime: self.max_token_lifetime,
             max_body_bytes: self.max_token_response_bytes,
+            dpop: self.dpop.map(|key| Arc::new(DpopProofs::new(key))),
         };
         Ok(ClientCredentials::new(
             attach,

@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod defaults;
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,15 +10,14 @@ use std::time::Duration;
 
 use retry_policies::policies::ExponentialBackoff;
 
-use crate::cache::cached_token;
 use crate::endpoint::client_auth::AuthMethod;
+use crate::endpoint::dpop::DpopKey;
 use crate::endpoint::retry;
 use crate::error::ConfigError;
 use crate::middleware::ClientCredentials;
 use crate::middleware::attach::Predicate;
 use crate::secret::Secret;
 use crate::storage::TokenStorage;
-use crate::{time, token};
 
 /// Options for a [`ClientCredentials`] middleware; made by [`ClientCredentials::builder`].
 ///
@@ -32,6 +32,7 @@ pub struct ClientCredentialsBuilder {
     resources: Vec<String>,
     extra_params: Vec<(String, String)>,
     auth_method: AuthMethod,
+    dpop: Option<DpopKey>,
     default_expires_in: Duration,
     max_token_lifetime: Duration,
     expiry_margin: Duration,
@@ -75,39 +76,6 @@ impl ClientCredentials {
     }
 }
 
-/// The defaults of the options, and the bounds of some.
-impl ClientCredentialsBuilder {
-    /// How long before its expiry a token counts as expired, unless
-    /// [`expiry_margin`](Self::expiry_margin) says otherwise.
-    pub const DEFAULT_EXPIRY_MARGIN: Duration = Duration::from_secs(30);
-
-    /// The lifetime given to a token whose response has no `expires_in`, unless
-    /// [`default_expires_in`](Self::default_expires_in) says otherwise.
-    pub const DEFAULT_EXPIRES_IN: Duration = token::DEFAULT_EXPIRES_IN;
-
-    /// The longest `expires_in` taken at face value (ten years), and the default of
-    /// [`max_token_lifetime`](Self::max_token_lifetime): a longer one is an error, as it can
-    /// only be a mistake and would overflow time arithmetic on some platforms.
-    pub const MAX_EXPIRES_IN: Duration = time::MAX_EXPIRES_IN;
-
-    /// How long one token request may take, body included, unless
-    /// [`token_request_timeout`](Self::token_request_timeout) says otherwise.
-    pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-    /// The most a token response body may hold unless
-    /// [`max_token_response_bytes`](Self::max_token_response_bytes) says otherwise.
-    pub const DEFAULT_MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
-
-    /// The share of a token's lifetime in which it is refreshed ahead, unless
-    /// [`refresh_window`](Self::refresh_window) says otherwise.
-    pub const DEFAULT_REFRESH_WINDOW: f64 = cached_token::DEFAULT_REFRESH_WINDOW;
-
-    /// How long a refresh lease lasts unless [`refresh_lease_ttl`](Self::refresh_lease_ttl)
-    /// says otherwise: long enough for a token request and a retry or two; a holder that dies
-    /// delays the others this much.
-    pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(5);
-}
-
 impl ClientCredentialsBuilder {
     pub(crate) fn new(
         token_endpoint: impl Into<String>,
@@ -123,6 +91,7 @@ impl ClientCredentialsBuilder {
             resources: Vec::new(),
             extra_params: Vec::new(),
             auth_method: AuthMethod::default(),
+            dpop: None,
             default_expires_in: Self::DEFAULT_EXPIRES_IN,
             max_token_lifetime: Self::MAX_EXPIRES_IN,
             expiry_margin: Self::DEFAULT_EXPIRY_MARGIN,
@@ -201,6 +170,18 @@ impl ClientCredentialsBuilder {
     /// [`AuthMethod::ClientSecretBasic`]; Auth0 uses [`AuthMethod::ClientSecretPost`].
     pub fn auth_method(mut self, auth_method: AuthMethod) -> Self {
         self.auth_method = auth_method;
+        self
+    }
+
+    /// Binds tokens to `key` with DPoP (RFC 9449): each token request carries a proof signed
+    /// with the key, the answer must be a `DPoP` token, and each request the middleware handles
+    /// goes out with `Authorization: DPoP …` and a new proof for its method and URL. A server
+    /// nonce (`use_dpop_nonce`) is remembered per origin and put in the following proofs: the
+    /// token request asking for one is sent again at once; an API request answered 401 for one
+    /// is replayed with it, and that is its one replay. The storage key includes the key's
+    /// thumbprint, so only middlewares with the same key share tokens.
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
         self
     }
 
@@ -428,6 +409,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("resources", &self.resources)
             .field("extra_params", &self.extra_params)
             .field("auth_method", &self.auth_method)
+            .field("dpop", &self.dpop)
             .field("default_expires_in", &self.default_expires_in)
             .field("max_token_lifetime", &self.max_token_lifetime)
             .field("expiry_margin", &self.expiry_margin)

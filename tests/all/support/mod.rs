@@ -16,6 +16,7 @@ use reqwest_alf::{
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
 pub mod assertion;
+pub mod dpop;
 #[cfg(feature = "redis")]
 pub mod failover;
 pub mod logs;

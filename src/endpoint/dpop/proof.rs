@@ -1,0 +1,218 @@
+//! DPoP proofs: one signed JWT per request, and the server nonces they must carry.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use jsonwebtoken::Header;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::endpoint::dpop::DpopKey;
+use crate::error::{ConfigError, Error};
+use crate::time::unix_seconds;
+
+/// The request header a proof goes in.
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// The response header a server hands out a nonce in.
+const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// The most nonce bytes kept: real ones are a few dozen; more is a misbehaving server.
+const MAX_NONCE_BYTES: usize = 512;
+
+/// The most origins whose nonces are kept: a middleware talks to a handful.
+const MAX_ORIGINS: usize = 64;
+
+/// A DPoP key, and the latest nonce each origin gave.
+pub(crate) struct DpopProofs {
+    pub(crate) key: DpopKey,
+    nonces: Mutex<HashMap<String, String>>,
+}
+
+impl DpopProofs {
+    pub(crate) fn new(key: DpopKey) -> Self {
+        Self {
+            key,
+            nonces: Mutex::default(),
+        }
+    }
+
+    /// A new proof for a `method` request to `url`, with `ath` when it goes with a token, and
+    /// the nonce `url`'s origin gave last, if any.
+    pub(crate) fn proof(
+        &self,
+        method: &Method,
+        url: &Url,
+        ath: Option<&str>,
+    ) -> Result<HeaderValue, Error> {
+        let nonce = self.nonce_for(url);
+        let proof = sign(
+            &self.key,
+            method.as_str(),
+            &htu(url),
+            ath,
+            nonce.as_deref(),
+            unix_seconds(SystemTime::now()),
+        )?;
+        // A JWT is base64url and dots: always a valid header value.
+        let mut value = HeaderValue::try_from(proof).map_err(|_| unsignable())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Keeps the nonce in `headers` (`DPoP-Nonce`), if any, for `url`'s origin; whether there
+    /// was one that is new.
+    pub(crate) fn remember_nonce(&self, url: &Url, headers: &HeaderMap) -> bool {
+        let Some(nonce) = headers.get(DPOP_NONCE).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        if nonce.is_empty() || nonce.len() > MAX_NONCE_BYTES {
+            return false;
+        }
+        let origin = url.origin().ascii_serialization();
+        let mut nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+        if nonces.get(&origin).is_some_and(|known| known == nonce) {
+            return false;
+        }
+        if nonces.len() >= MAX_ORIGINS && !nonces.contains_key(&origin) {
+            nonces.clear();
+        }
+        nonces.insert(origin, nonce.to_owned());
+        true
+    }
+
+    fn nonce_for(&self, url: &Url) -> Option<String> {
+        let nonces = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
+        nonces.get(&url.origin().ascii_serialization()).cloned()
+    }
+}
+
+/// Whether a resource server's 401 asks for a proof with its nonce: `WWW-Authenticate: DPoP
+/// error="use_dpop_nonce"` (RFC 9449 §9).
+pub(crate) fn asks_for_nonce(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| {
+            let value = value.trim_start();
+            value
+                .get(..5)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("dpop "))
+                && value.contains("use_dpop_nonce")
+        })
+}
+
+/// `ath`: the base64url SHA-256 of the access token (RFC 9449 §4.2).
+pub(crate) fn ath(access_token: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(access_token))
+}
+
+/// `htu`: the request URL without its query and fragment (RFC 9449 §4.2).
+fn htu(url: &Url) -> String {
+    let mut htu = url.clone();
+    htu.set_query(None);
+    htu.set_fragment(None);
+    htu.into()
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    jti: String,
+    htm: &'a str,
+    htu: &'a str,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ath: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+}
+
+/// A DPoP proof JWT (RFC 9449 §4.2), signed with `key`.
+pub(super) fn sign(
+    key: &DpopKey,
+    htm: &str,
+    htu: &str,
+    ath: Option<&str>,
+    nonce: Option<&str>,
+    iat: u64,
+) -> Result<String, Error> {
+    let mut header = Header::new(key.jwt_algorithm().jsonwebtoken());
+    header.typ = Some("dpop+jwt".to_owned());
+    header.jwk = Some(key.jwk().clone());
+    let claims = Claims {
+        jti: uuid::Uuid::new_v4().to_string(),
+        htm,
+        htu,
+        iat,
+        ath,
+        nonce,
+    };
+    jsonwebtoken::encode(&header, &claims, key.encoding_key()).map_err(|_| unsignable())
+}
+
+fn unsignable() -> Error {
+    ConfigError::InvalidPrivateKey("the DPoP key could not sign a proof").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn htu_drops_the_query_and_the_fragment() {
+        let url = Url::parse("https://api.example:8443/a/b?x=1#top").unwrap();
+        assert_eq!(htu(&url), "https://api.example:8443/a/b");
+    }
+
+    #[test]
+    fn ath_is_the_base64url_sha256_of_the_token() {
+        // RFC 9449 §7.1's example token and its hash.
+        assert_eq!(
+            ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+    }
+
+    #[test]
+    fn a_nonce_challenge_is_a_dpop_challenge_naming_use_dpop_nonce() {
+        let headers = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(value),
+            );
+            headers
+        };
+        assert!(asks_for_nonce(&headers(
+            r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce""#
+        )));
+        assert!(!asks_for_nonce(&headers(r#"DPoP error="invalid_token""#)));
+        assert!(!asks_for_nonce(&headers(
+            r#"Bearer error="use_dpop_nonce""#
+        )));
+    }
+
+    #[test]
+    fn nonces_are_kept_per_origin_and_oversized_ones_ignored() {
+        let proofs = DpopProofs::new(DpopKey::generate().unwrap());
+        let api = Url::parse("https://api.example/x").unwrap();
+        let other = Url::parse("https://other.example/x").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(DPOP_NONCE, HeaderValue::from_static("n-1"));
+        assert!(proofs.remember_nonce(&api, &headers));
+        assert!(!proofs.remember_nonce(&api, &headers), "not new");
+        assert_eq!(proofs.nonce_for(&api).as_deref(), Some("n-1"));
+        assert_eq!(proofs.nonce_for(&other), None);
+        headers.insert(
+            DPOP_NONCE,
+            HeaderValue::try_from("n".repeat(MAX_NONCE_BYTES + 1)).unwrap(),
+        );
+        assert!(!proofs.remember_nonce(&api, &headers));
+        assert_eq!(proofs.nonce_for(&api).as_deref(), Some("n-1"));
+    }
+}
