@@ -62,7 +62,8 @@ pub async fn answering_pair(
     (plain, with, format!("http://{addr}/fruits"))
 }
 
-/// A token endpoint and an API on one loopback server.
+/// A token endpoint (bearer tokens at `/oauth/token`, DPoP ones at `/dpop/token`) and an API on
+/// one loopback server.
 pub async fn start_server() -> SocketAddr {
     let router = Router::new()
         .route(
@@ -71,6 +72,16 @@ pub async fn start_server() -> SocketAddr {
                 axum::Json(serde_json::json!({
                     "access_token": "bench-token-0123456789abcdef",
                     "token_type": "Bearer",
+                    "expires_in": 3600,
+                }))
+            }),
+        )
+        .route(
+            "/dpop/token",
+            post(|| async {
+                axum::Json(serde_json::json!({
+                    "access_token": "bench-dpop-token-0123456789abcdef",
+                    "token_type": "DPoP",
                     "expires_in": 3600,
                 }))
             }),
@@ -89,11 +100,11 @@ pub async fn get_fruits(client: &ClientWithMiddleware, url: &str) {
 }
 
 /// `GET url` through each of `clients`, as benches of one group, side by side.
-pub fn compare(
+pub fn compare<const N: usize>(
     c: &mut Criterion,
     runtime: &tokio::runtime::Runtime,
     group: &str,
-    clients: [(&str, &ClientWithMiddleware); 2],
+    clients: [(&str, &ClientWithMiddleware); N],
     url: &str,
 ) {
     let mut group = c.benchmark_group(group);
