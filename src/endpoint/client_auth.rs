@@ -44,12 +44,29 @@ pub enum AuthMethod {
     /// the same claims as [`PrivateKeyJwt`](Self::PrivateKeyJwt)'s and the `client_id`. The
     /// secret must be at least 32 bytes long, as HS256 asks (RFC 7518 §3.2).
     ClientSecretJwt,
+    /// `tls_client_auth` (RFC 8705 §2.1): the client proves who it is with a TLS client
+    /// certificate issued by a CA the server trusts, given with
+    /// [`client_identity`](crate::ClientCredentialsBuilder::client_identity) (or on your own
+    /// [`http_client`](crate::ClientCredentialsBuilder::http_client)). The body carries the
+    /// `client_id`, and no secret: the one given to the builder is not used and may be empty.
+    TlsClientAuth,
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as [`TlsClientAuth`](Self::TlsClientAuth),
+    /// with a self-signed certificate the server has registered for the client.
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
     /// Whether this method sends the client secret (and so needs one).
     pub(crate) fn uses_secret(&self) -> bool {
-        !matches!(self, Self::PrivateKeyJwt(_))
+        !matches!(
+            self,
+            Self::PrivateKeyJwt(_) | Self::TlsClientAuth | Self::SelfSignedTlsClientAuth
+        )
+    }
+
+    /// Whether this method authenticates with a TLS client certificate.
+    pub(crate) fn uses_certificate(&self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
     }
 }
 
@@ -60,6 +77,8 @@ pub(crate) enum ClientAuthentication {
     Basic(HeaderValue),
     /// `client_id=…&client_secret=…`, already form-encoded.
     Post(Secret),
+    /// `client_id=…` alone: the TLS client certificate proves the rest.
+    Certificate(String),
     /// `client_id=…&client_assertion_type=…&client_assertion=…`, signed anew for each request.
     Assertion {
         client_id: String,
@@ -89,6 +108,11 @@ impl ClientAuthentication {
                 audience: key.audience_or(assertion_audience).to_owned(),
                 key: key.clone(),
             },
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => Self::Certificate(
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("client_id", client_id)
+                    .finish(),
+            ),
             AuthMethod::ClientSecretJwt => Self::Assertion {
                 client_id: client_id.to_owned(),
                 audience: assertion_audience.to_owned(),
@@ -101,7 +125,7 @@ impl ClientAuthentication {
     pub(crate) fn header(&self) -> Option<&HeaderValue> {
         match self {
             Self::Basic(header) => Some(header),
-            Self::Post(_) | Self::Assertion { .. } => None,
+            Self::Post(_) | Self::Certificate(_) | Self::Assertion { .. } => None,
         }
     }
 
@@ -115,6 +139,7 @@ impl ClientAuthentication {
         Ok(match self {
             Self::Basic(_) => None,
             Self::Post(fields) => Some(Cow::Borrowed(fields.expose())),
+            Self::Certificate(fields) => Some(Cow::Borrowed(fields)),
             Self::Assertion {
                 client_id,
                 key,
@@ -138,6 +163,7 @@ impl fmt::Debug for ClientAuthentication {
         match self {
             Self::Basic(_) => f.write_str("ClientSecretBasic([redacted])"),
             Self::Post(_) => f.write_str("ClientSecretPost([redacted])"),
+            Self::Certificate(_) => f.write_str("TlsClientAuth"),
             Self::Assertion { key, .. } if key.is_client_secret() => {
                 f.write_str("ClientSecretJwt([redacted])")
             }

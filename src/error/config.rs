@@ -35,6 +35,19 @@ pub enum ConfigError {
          HS256 (RFC 7518 §3.2); this one has {0}"
     )]
     ShortClientSecret(usize),
+    /// A TLS client authentication method without a certificate to present.
+    #[error(
+        "tls_client_auth and self_signed_tls_client_auth need a client certificate: give one \
+         with client_identity, or to your own http_client"
+    )]
+    MissingClientCertificate,
+    /// A client certificate given to the builder along with an HTTP client of your own, which
+    /// the builder cannot add it to.
+    #[error(
+        "client_identity cannot be added to an http_client of your own: give the certificate \
+         to that client (reqwest::ClientBuilder::identity)"
+    )]
+    ClientCertificateWithHttpClient,
     /// An option was given an empty value.
     #[error("{0} is empty — leave it out instead")]
     EmptyValue(&'static str),

@@ -14,6 +14,8 @@ mod failed_fetch;
 #[cfg(feature = "redis")]
 mod fleet;
 mod hostile_endpoint;
+#[cfg(feature = "default-tls")]
+mod mtls;
 mod rate_limit;
 mod readme;
 #[cfg(feature = "redis")]

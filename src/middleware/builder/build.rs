@@ -38,10 +38,17 @@ impl ClientCredentialsBuilder {
         };
         let http = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
+            None => {
+                let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+                #[cfg(feature = "default-tls")]
+                let client = match self.client_identity {
+                    Some(identity) => client.identity(identity),
+                    None => client,
+                };
+                client
+                    .build()
+                    .map_err(|e| ConfigError::HttpClient(e.to_string()))?
+            }
         };
 
         // Resources are form parameters like the extra ones: in the form and in the key.

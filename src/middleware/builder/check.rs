@@ -46,6 +46,18 @@ impl ClientCredentialsBuilder {
         if let AuthMethod::PrivateKeyJwt(key) = &self.auth_method {
             key.check()?;
         }
+        #[cfg(feature = "default-tls")]
+        let has_certificate = self.client_identity.is_some() || self.http_client.is_some();
+        // Without reqwest's TLS, only a client of the caller's can hold a certificate.
+        #[cfg(not(feature = "default-tls"))]
+        let has_certificate = self.http_client.is_some();
+        if self.auth_method.uses_certificate() && !has_certificate {
+            return Err(ConfigError::MissingClientCertificate.into());
+        }
+        #[cfg(feature = "default-tls")]
+        if self.client_identity.is_some() && self.http_client.is_some() {
+            return Err(ConfigError::ClientCertificateWithHttpClient.into());
+        }
         let secret_bytes = self.client_secret.expose().len();
         if self.auth_method == AuthMethod::ClientSecretJwt && secret_bytes < 32 {
             return Err(ConfigError::ShortClientSecret(secret_bytes).into());

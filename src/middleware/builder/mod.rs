@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod defaults;
+mod sender_constraint;
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub struct ClientCredentialsBuilder {
     extra_params: Vec<(String, String)>,
     auth_method: AuthMethod,
     dpop: Option<DpopKey>,
+    /// The client certificate for token requests (mTLS), when the builder makes the client.
+    #[cfg(feature = "default-tls")]
+    client_identity: Option<reqwest::Identity>,
     default_expires_in: Duration,
     max_token_lifetime: Duration,
     expiry_margin: Duration,
@@ -92,6 +96,8 @@ impl ClientCredentialsBuilder {
             extra_params: Vec::new(),
             auth_method: AuthMethod::default(),
             dpop: None,
+            #[cfg(feature = "default-tls")]
+            client_identity: None,
             default_expires_in: Self::DEFAULT_EXPIRES_IN,
             max_token_lifetime: Self::MAX_EXPIRES_IN,
             expiry_margin: Self::DEFAULT_EXPIRY_MARGIN,
@@ -170,18 +176,6 @@ impl ClientCredentialsBuilder {
     /// [`AuthMethod::ClientSecretBasic`]; Auth0 uses [`AuthMethod::ClientSecretPost`].
     pub fn auth_method(mut self, auth_method: AuthMethod) -> Self {
         self.auth_method = auth_method;
-        self
-    }
-
-    /// Binds tokens to `key` with DPoP (RFC 9449): each token request carries a proof signed
-    /// with the key, the answer must be a `DPoP` token, and each request the middleware handles
-    /// goes out with `Authorization: DPoP …` and a new proof for its method and URL. A server
-    /// nonce (`use_dpop_nonce`) is remembered per origin and put in the following proofs: the
-    /// token request asking for one is sent again at once; an API request answered 401 for one
-    /// is replayed with it, and that is its one replay. The storage key includes the key's
-    /// thumbprint, so only middlewares with the same key share tokens.
-    pub fn dpop(mut self, key: DpopKey) -> Self {
-        self.dpop = Some(key);
         self
     }
 
@@ -398,6 +392,16 @@ impl ClientCredentialsBuilder {
     }
 }
 
+impl ClientCredentialsBuilder {
+    /// Whether a client certificate was given, for `Debug`: never the certificate or its key.
+    fn client_identity_given(&self) -> bool {
+        #[cfg(feature = "default-tls")]
+        return self.client_identity.is_some();
+        #[cfg(not(feature = "default-tls"))]
+        false
+    }
+}
+
 impl fmt::Debug for ClientCredentialsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentialsBuilder")
@@ -410,6 +414,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("extra_params", &self.extra_params)
             .field("auth_method", &self.auth_method)
             .field("dpop", &self.dpop)
+            .field("client_identity", &self.client_identity_given())
             .field("default_expires_in", &self.default_expires_in)
             .field("max_token_lifetime", &self.max_token_lifetime)
             .field("expiry_margin", &self.expiry_margin)

@@ -20,6 +20,8 @@ pub mod dpop;
 #[cfg(feature = "redis")]
 pub mod failover;
 pub mod logs;
+#[cfg(feature = "default-tls")]
+pub mod mtls;
 pub mod raw_server;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
