@@ -257,3 +257,32 @@ fn keys_are_checked_and_never_shown() {
         assert!(!shown.contains(secret_part), "{secret_part} in {shown}");
     }
 }
+
+#[tokio::test]
+async fn logs_of_a_dpop_run_with_nonces_hold_no_token_proof_or_key() {
+    let captured = crate::support::logs::crate_logs();
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let verifier = Verifier::default();
+    dpop::token_endpoint(&auth, &verifier, Some("auth-nonce-2")).await;
+    dpop::api(&api, &verifier, Some("api-nonce-2")).await;
+    let last = LastHeaders::default();
+    let key = DpopKey::from_pem(EC_PRIVATE).unwrap();
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(middleware(&auth, key))
+        .with(last.clone())
+        .build();
+
+    let response = client.get(api.url("/fruits")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let proof = last.0.lock().unwrap()["dpop"].to_str().unwrap().to_owned();
+    let logs = captured.text();
+    assert!(logs.contains("asked for a DPoP nonce"), "{logs}");
+    let key_body = EC_PRIVATE.lines().nth(1).unwrap();
+    for secret in ["dpop-token-1", proof.as_str(), &proof[..40], key_body] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
