@@ -5,6 +5,7 @@
 //! token is useless without the key.
 
 pub(crate) mod proof;
+mod signer;
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 
 use crate::endpoint::client_assertion::{JwtAlgorithm, install_crypto_provider};
+use crate::endpoint::dpop::signer::Signer;
 use crate::error::{ConfigError, Error};
 
 /// The key DPoP proofs are signed with, for [`dpop`](crate::ClientCredentialsBuilder::dpop).
@@ -40,6 +42,7 @@ use crate::error::{ConfigError, Error};
 #[derive(Clone)]
 pub struct DpopKey {
     key: Arc<EncodingKey>,
+    signer: Arc<Signer>,
     kind: KeyKind,
     algorithm: JwtAlgorithm,
     /// The public half, as it goes in each proof's header.
@@ -113,8 +116,8 @@ impl DpopKey {
         self.algorithm
     }
 
-    pub(crate) fn encoding_key(&self) -> &EncodingKey {
-        &self.key
+    fn signer(&self) -> &Signer {
+        &self.signer
     }
 
     pub(crate) fn jwk(&self) -> &Jwk {
@@ -140,7 +143,10 @@ impl DpopKey {
         let thumbprint = jwk
             .thumbprint(ThumbprintHash::SHA256)
             .map_err(|_| invalid_key("the key's thumbprint could not be computed"))?;
+        let signer = Signer::new(&key, algorithm)
+            .ok_or_else(|| invalid_key("the key could not be read for signing"))?;
         let key = Self {
+            signer: Arc::new(signer),
             key,
             kind,
             algorithm,
