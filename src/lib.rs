@@ -175,6 +175,7 @@ mod cache;
 mod endpoint;
 mod error;
 mod middleware;
+mod per_thread;
 mod secret;
 mod stats;
 mod storage;

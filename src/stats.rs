@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::per_thread::SpreadCount;
+
 /// Counts of what a middleware (and its clones) has done since it was built.
 ///
 /// Each count is read on its own, without stopping the others: a snapshot taken while requests
@@ -54,7 +56,8 @@ pub(crate) struct Counters {
     pub(crate) token_requests: AtomicU64,
     pub(crate) tokens_fetched: AtomicU64,
     pub(crate) failed_fetches: AtomicU64,
-    pub(crate) memory_hits: AtomicU64,
+    /// Counted on nearly every request, by every thread: in a slot per thread.
+    pub(crate) memory_hits: SpreadCount,
     pub(crate) shared_hits: AtomicU64,
     pub(crate) lease_waits: AtomicU64,
     pub(crate) refreshes_ahead: AtomicU64,
@@ -75,7 +78,7 @@ impl Counters {
             token_requests: read(&self.token_requests),
             tokens_fetched: read(&self.tokens_fetched),
             failed_fetches: read(&self.failed_fetches),
-            memory_hits: read(&self.memory_hits),
+            memory_hits: self.memory_hits.get(),
             shared_hits: read(&self.shared_hits),
             lease_waits: read(&self.lease_waits),
             refreshes_ahead: read(&self.refreshes_ahead),

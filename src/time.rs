@@ -1,6 +1,7 @@
 //! Points in time as the crate writes and reads them, and bounds that keep arithmetic safe.
 //!
-//! UNIX seconds and milliseconds, stored times, HTTP dates.
+//! UNIX seconds and milliseconds, stored times, HTTP dates, and the cheap clock of the cached
+//! path.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,30 @@ pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// The last second of the year 9999, in UNIX seconds: the last an HTTP date can hold, and the
 /// last stored time taken for a time rather than damage.
 const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+
+/// The wall clock as of its last tick: at most a tick (a few milliseconds) behind
+/// [`SystemTime::now`], and several times cheaper to read.
+///
+/// For the one clock read of a request that finds its token cached, where a token counts as
+/// expired at least a second early anyway; every other decision reads [`SystemTime::now`].
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn coarse_now() -> SystemTime {
+    use rustix::time::{ClockId, clock_gettime};
+    let now = clock_gettime(ClockId::RealtimeCoarse);
+    match (u64::try_from(now.tv_sec), u32::try_from(now.tv_nsec)) {
+        (Ok(seconds), Ok(nanos)) if nanos < 1_000_000_000 => {
+            UNIX_EPOCH + Duration::new(seconds, nanos)
+        }
+        // A clock set before 1970: left to the standard library.
+        _ => SystemTime::now(),
+    }
+}
+
+/// The wall clock: where no cheaper clock is known, [`SystemTime::now`] itself.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn coarse_now() -> SystemTime {
+    SystemTime::now()
+}
 
 /// `time` in whole UNIX seconds, rounded down: how times are put in JWT claims.
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
@@ -62,6 +87,20 @@ pub(crate) fn http_date(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_coarse_clock_is_at_most_a_tick_behind_the_precise_one() {
+        for _ in 0..1_000 {
+            let before = SystemTime::now();
+            let coarse = coarse_now();
+            let after = SystemTime::now();
+            assert!(coarse <= after, "ahead of the clock");
+            // A tick is 1 to 10 ms on Linux (HZ 1000 to 100); 50 ms leaves room for a
+            // preempted thread between the reads.
+            let lag = before.duration_since(coarse).unwrap_or_default();
+            assert!(lag < Duration::from_millis(50), "{lag:?} behind");
+        }
+    }
 
     #[test]
     fn http_dates_end_with_the_year_9999() {

@@ -1,11 +1,14 @@
 //! A token as the cache holds it: its header and its due and stale moments, worked out once.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
 use crate::endpoint::dpop::proof::ath;
 use crate::error::TokenResponseError;
+use crate::per_thread::SpreadHeader;
 use crate::token::{Token, TokenType};
 
 /// The share of a token's lifetime at its end in which it is refreshed ahead, unless
@@ -55,12 +58,36 @@ impl Timing {
     }
 }
 
+/// Which token a request went out with: enough to tell, after a 401, whether the cache still
+/// holds it, without keeping the token itself alive across the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenId(u64);
+
+impl TokenId {
+    /// A number no other token of this process has.
+    fn next() -> Self {
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        Self(LAST.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// What a request takes from a cached token: its header, which token it is and, for a DPoP
+/// token, the hash its proofs carry.
+pub(crate) struct Lent {
+    pub(crate) header: HeaderValue,
+    pub(crate) id: TokenId,
+    pub(crate) ath: Option<Arc<str>>,
+}
+
 /// A token ready for use: the header is built once, and each check is one comparison.
 pub(crate) struct CachedToken {
     pub(crate) token: Token,
-    pub(crate) header: HeaderValue,
+    /// The `Authorization` header, a copy per thread slot: each request clones one.
+    header: SpreadHeader,
+    /// This token, among all the tokens of the process; its rejected copy keeps it.
+    pub(crate) id: TokenId,
     /// For a DPoP token, the hash of the token that each proof carries (`ath`).
-    pub(crate) ath: Option<Box<str>>,
+    pub(crate) ath: Option<Arc<str>>,
     /// From here on, the first request to see the token starts a background refresh.
     refresh_from: SystemTime,
     /// From here on, the token counts as expired.
@@ -71,13 +98,24 @@ impl CachedToken {
     pub(crate) fn new(token: Token, timing: &Timing) -> Result<Self, TokenResponseError> {
         let stale_at = token.stale_at(timing.margin);
         Ok(Self {
-            header: token.access_token().header(token.token_type())?,
+            header: SpreadHeader::new(token.access_token().header(token.token_type())?.as_bytes())
+                .map_err(|_| TokenResponseError::AccessTokenNotHeaderSafe)?,
+            id: TokenId::next(),
             ath: (token.token_type() == TokenType::Dpop)
                 .then(|| ath(token.access_token().secret()).into()),
             refresh_from: timing.refresh_from(&token, stale_at),
             stale_at,
             token,
         })
+    }
+
+    /// What a request takes to go out with this token.
+    pub(crate) fn lend(&self) -> Lent {
+        Lent {
+            header: self.header.get(),
+            id: self.id,
+            ath: self.ath.clone(),
+        }
     }
 
     /// Whether the token may be used at `now`.
@@ -101,6 +139,7 @@ impl CachedToken {
         Self {
             token: self.token.clone(),
             header: self.header.clone(),
+            id: self.id,
             ath: self.ath.clone(),
             refresh_from: SystemTime::UNIX_EPOCH,
             stale_at: SystemTime::UNIX_EPOCH,

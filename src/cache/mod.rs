@@ -8,6 +8,7 @@
 pub(crate) mod cached_token;
 mod cool_down;
 pub(crate) mod fault_log;
+mod invalidate;
 mod lease_wait;
 mod obtain;
 mod refresh_ahead;
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwapOption, Guard};
 
 use crate::cache::cached_token::{CachedToken, Timing};
 use crate::cache::cool_down::CoolDown;
@@ -31,8 +32,7 @@ use crate::endpoint::TokenEndpoint;
 use crate::error::Error;
 use crate::stats::{Counters, count};
 use crate::storage::{StorageError, StorageKey, TokenStorage};
-use crate::time::http_date;
-use crate::token::Token;
+use crate::time::{coarse_now, http_date};
 
 type FlightResult = Result<Arc<CachedToken>, Error>;
 
@@ -94,34 +94,40 @@ impl TokenCache {
 
     /// A token that does not count as expired: the in-process copy when it is fresh (no lock,
     /// no await; in its refresh window it also starts a background refresh), otherwise from
-    /// the storage or the token endpoint, one fetch at a time.
+    /// the storage or the token endpoint, one fetch at a time. The middleware takes the same
+    /// two steps, keeping only what it needs of the token.
     ///
     /// # Errors
     /// When no token can be had; every caller waiting on the same fetch gets the same error.
     /// While the token endpoint cools down, a token that has not yet expired is used instead.
+    #[cfg(test)]
     pub(crate) async fn fresh_token(self: &Arc<Self>) -> FlightResult {
-        match self.cached_token() {
+        match self.cached(Arc::clone) {
             Ok(cached) => Ok(cached),
             Err((seen, now)) => self.replace(seen, now).await,
         }
     }
 
-    /// The in-process token when it does not count as expired: the path of nearly every
-    /// request, with no await. Otherwise what was seen there, and when, for
+    /// `take` of the in-process token when it does not count as expired: the path of nearly
+    /// every request, with no await, and without touching the token's reference count, which
+    /// every thread would otherwise write to. Otherwise what was seen there, and when, for
     /// [`replace`](Self::replace).
-    pub(crate) fn cached_token(
+    pub(crate) fn cached<T>(
         self: &Arc<Self>,
-    ) -> Result<Arc<CachedToken>, (Option<Arc<CachedToken>>, SystemTime)> {
-        let now = SystemTime::now();
-        match self.current.load_full() {
+        take: impl FnOnce(&Arc<CachedToken>) -> T,
+    ) -> Result<T, (Option<Arc<CachedToken>>, SystemTime)> {
+        // A tick behind at most, where a token counts as expired a second early at least.
+        let now = coarse_now();
+        let current = self.current.load();
+        match current.as_ref() {
             Some(cached) if cached.is_fresh_at(now) => {
                 if cached.is_due_at(now) {
-                    self.refresh_ahead(&cached, now);
+                    self.refresh_ahead(cached, now);
                 }
-                count(&self.counters.memory_hits);
-                Ok(cached)
+                self.counters.memory_hits.add();
+                Ok(take(cached))
             }
-            seen => Err((seen, now)),
+            _ => Err((Guard::into_inner(current), SystemTime::now())),
         }
     }
 
@@ -162,7 +168,7 @@ impl TokenCache {
                             "could not get a new token; using the current one until it expires"
                         );
                     }
-                    count(&self.counters.memory_hits);
+                    self.counters.memory_hits.add();
                     return Ok(valid);
                 }
                 if matches!(error, Error::RateLimited { .. }) {
@@ -222,23 +228,6 @@ impl TokenCache {
     fn install(&self, seen: &Option<Arc<CachedToken>>, fetched: &Arc<CachedToken>) {
         self.current
             .compare_and_swap(seen, Some(Arc::clone(fetched)));
-    }
-
-    /// Forgets `rejected` (the API answered 401 to it), here and in the storage, unless it has
-    /// already been replaced: a token another task has just fetched stays.
-    pub(crate) async fn invalidate(&self, rejected: &Token) {
-        let current = self.current.load();
-        if let Some(cached) = current.as_ref()
-            && !cached.is_rejected()
-            && cached.token.access_token() == rejected.access_token()
-        {
-            // A marked copy rather than `None`: a task still holding the `None` it saw before
-            // the first fetch must not be able to put the rejected token back.
-            let marked = Arc::new(cached.rejected());
-            self.current.compare_and_swap(&current, Some(marked));
-        }
-        let remove = self.storage.remove_if_same(self.key.as_str(), rejected);
-        self.with_storage(StorageOperation::Remove, remove).await;
     }
 
     /// Makes one storage call, unless the storage is being left alone after a timeout: its
@@ -309,135 +298,5 @@ impl fmt::Debug for TokenCache {
             .field("lease_ttl", &self.settings.lease_ttl)
             .field("has_token", &self.current.load().is_some())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::*;
-    use crate::ClientCredentials;
-
-    /// A middleware whose token endpoint hands out `token-1`, `token-2`, …, and its call count.
-    async fn numbered(server: &MockServer) -> (ClientCredentials, Arc<AtomicUsize>) {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let counter = calls.clone();
-        server
-            .mock_async(move |when, then| {
-                when.method("POST").path("/token");
-                then.respond_with(move |_: &HttpMockRequest| {
-                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                    HttpMockResponse::builder()
-                        .status(200)
-                        .body(format!(
-                            r#"{{"access_token":"token-{n}","expires_in":3600}}"#
-                        ))
-                        .build()
-                });
-            })
-            .await;
-        let credentials = ClientCredentials::builder(server.url("/token"), "id", "secret")
-            .build()
-            .unwrap();
-        (credentials, calls)
-    }
-
-    fn secret_of(cached: &CachedToken) -> &str {
-        cached.token.access_token().secret()
-    }
-
-    #[tokio::test]
-    async fn a_late_invalidation_of_an_old_token_keeps_the_new_one() {
-        let server = MockServer::start_async().await;
-        let (credentials, calls) = numbered(&server).await;
-        let cache = credentials.cache();
-
-        let first = cache.fresh_token().await.unwrap();
-        cache.invalidate(&first.token).await;
-        let second = cache.fresh_token().await.unwrap();
-        assert_eq!(secret_of(&second), "token-2");
-
-        // Another request that used token-1 meets its 401 only now.
-        cache.invalidate(&first.token).await;
-        let still = cache.fresh_token().await.unwrap();
-
-        assert_eq!(secret_of(&still), "token-2");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_waiter_that_saw_an_empty_cache_cannot_restore_a_rejected_token() {
-        let server = MockServer::start_async().await;
-        let (credentials, calls) = numbered(&server).await;
-        let cache = credentials.cache();
-
-        // Two waiters of the first fetch both saw an empty cache; the first installs token-1.
-        let first = cache.fresh_token().await.unwrap();
-        // token-1 is rejected before the second waiter gets round to installing it.
-        cache.invalidate(&first.token).await;
-        cache.install(&None, &first);
-
-        let next = cache.fresh_token().await.unwrap();
-        assert_eq!(secret_of(&next), "token-2");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_rejected_token_is_invalidated_once() {
-        let server = MockServer::start_async().await;
-        let (credentials, _) = numbered(&server).await;
-        let cache = credentials.cache();
-        let first = cache.fresh_token().await.unwrap();
-
-        cache.invalidate(&first.token).await;
-        let marked = cache.current.load_full().unwrap();
-        cache.invalidate(&first.token).await;
-
-        assert!(marked.is_rejected());
-        assert!(
-            Arc::ptr_eq(&marked, &cache.current.load_full().unwrap()),
-            "left as it was"
-        );
-    }
-
-    /// A storage that keeps what it is given but cannot remove anything, like a shared store
-    /// that went away between the write and the 401.
-    #[derive(Default)]
-    struct CannotRemove(crate::MemoryStorage);
-
-    #[async_trait::async_trait]
-    impl TokenStorage for CannotRemove {
-        async fn get(&self, key: &str) -> Result<Option<Token>, crate::StorageError> {
-            self.0.get(key).await
-        }
-        async fn set(&self, key: &str, token: &Token) -> Result<(), crate::StorageError> {
-            self.0.set(key, token).await
-        }
-        async fn remove(&self, _: &str) -> Result<(), crate::StorageError> {
-            Err("unreachable".into())
-        }
-        async fn remove_if_same(&self, _: &str, _: &Token) -> Result<bool, crate::StorageError> {
-            Err("unreachable".into())
-        }
-    }
-
-    #[tokio::test]
-    async fn a_rejected_token_the_storage_could_not_remove_is_not_used_again() {
-        let server = MockServer::start_async().await;
-        let (_, calls) = numbered(&server).await;
-        let credentials = ClientCredentials::builder(server.url("/token"), "id", "secret")
-            .storage(CannotRemove::default())
-            .build()
-            .unwrap();
-        let cache = credentials.cache();
-        let first = cache.fresh_token().await.unwrap();
-
-        cache.invalidate(&first.token).await;
-        let next = cache.fresh_token().await.unwrap();
-
-        assert_eq!(secret_of(&next), "token-2");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

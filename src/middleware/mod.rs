@@ -7,23 +7,26 @@ pub(crate) mod attach;
 pub(crate) mod auth0;
 pub(crate) mod builder;
 mod refusals;
+mod replay;
+mod unauthorized;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use http::{Extensions, StatusCode, header::AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
 use crate::cache::TokenCache;
-use crate::cache::cached_token::CachedToken;
-use crate::endpoint::dpop::proof::{DPOP, asks_for_nonce};
+use crate::cache::cached_token::{Lent, TokenId};
+use crate::endpoint::dpop::proof::DPOP;
 use crate::error::Error;
-use crate::middleware::attach::{AttachRules, answered_where_sent};
-use crate::middleware::refusals::{FreshTokenRefusals, REMEMBERED_FOR};
-use crate::stats::{Stats, count};
+use crate::middleware::attach::AttachRules;
+use crate::middleware::refusals::FreshTokenRefusals;
+use crate::middleware::replay::Replay;
+use crate::stats::Stats;
 use crate::token::Token;
 
 /// OAuth 2 client-credentials middleware for [`reqwest_middleware`]: gets an access token on
@@ -91,7 +94,10 @@ impl ClientCredentials {
     /// # }
     /// ```
     pub async fn token(&self) -> Result<Token, Error> {
-        Ok(self.cache.fresh_token().await?.token.clone())
+        match self.cache.cached(|cached| cached.token.clone()) {
+            Ok(token) => Ok(token),
+            Err((seen, now)) => Ok(self.cache.replace(seen, now).await?.token.clone()),
+        }
     }
 
     /// What this middleware and its clones have done so far: token requests, tokens served from
@@ -115,17 +121,24 @@ impl ClientCredentials {
     }
 }
 
-#[async_trait]
+// By hand rather than through `#[async_trait]`: a request the token is not for goes on with no
+// future of this middleware's own, and the state kept across the send stays small.
 impl Middleware for ClientCredentials {
-    async fn handle(
-        &self,
+    fn handle<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
         mut request: Request,
-        extensions: &mut Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
+        extensions: &'life1 mut Extensions,
+        next: Next<'life2>,
+    ) -> BoxFuture<'async_trait, reqwest_middleware::Result<Response>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
         // The caller chose its own credentials for this request: leave them alone.
         if request.headers().contains_key(AUTHORIZATION) {
-            return next.run(request, extensions).await;
+            return next.run(request, extensions);
         }
         // Not a place for this token (plain http, another origin, the caller's predicate).
         if !self.requests.attach.applies_to(&request) {
@@ -134,142 +147,90 @@ impl Middleware for ClientCredentials {
                 origin = %request.url().origin().ascii_serialization(),
                 "request sent without a token: it is not one the token is for"
             );
-            return next.run(request, extensions).await;
+            return next.run(request, extensions);
         }
-
-        // Copied before the token goes on: the replay gets a new one, and a request without
-        // headers of its own copies no header map.
-        let replay = copy_for_replay(&request);
-        // Where the token went, should a 401 come back; `replay` keeps it when it exists.
-        let streamed_to = replay.is_none().then(|| request.url().clone());
-        let used = self.attach_fresh_token(&mut request).await?;
-
-        let response = next.clone().run(request, extensions).await?;
-        if let Some(dpop) = &self.cache.endpoint.dpop {
-            dpop.remember_nonce(response.url(), response.headers());
+        // Copied before the token goes on: the replay gets a new one.
+        let replay = Replay::of(&request);
+        match self.cache.cached(|cached| cached.lend()) {
+            Ok(lent) => match self.put_token(&mut request, lent) {
+                Ok(used) => Box::pin(self.send(request, replay, used, extensions, next)),
+                Err(error) => Box::pin(std::future::ready(Err(error))),
+            },
+            // No fresh token in the process: the rare path, in a future of its own.
+            Err(_) => Box::pin(self.fetch_then_send(request, replay, extensions, next)),
         }
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
-        }
-        let sent_to = replay.as_ref().map(Request::url).or(streamed_to.as_ref());
-        if let Some(sent_to) = sent_to
-            && !answered_where_sent(sent_to, response.url())
-        {
-            tracing::debug!(
-                key = %self.cache.key,
-                answered_from = %response.url().origin().ascii_serialization(),
-                "the 401 came from another origin a redirect led to, which never saw the token: \
-                 the token is kept and the request is not replayed"
-            );
-            return Ok(response);
-        }
-        if self.cache.endpoint.dpop.is_some() && asks_for_nonce(response.headers()) {
-            // The token is good; the proof lacked the server's nonce, which it has now given.
-            // This is the request's one replay.
-            let Some(mut replay) = replay else {
-                return Ok(response);
-            };
-            tracing::debug!(key = %self.cache.key, "the API asked for a DPoP nonce; replaying once with it");
-            self.put_token(&mut replay, &used)?;
-            count(&self.cache.counters.replays);
-            return next.run(replay, extensions).await;
-        }
-        if self.requests.refusals.in_force(SystemTime::now()) {
-            tracing::debug!(
-                key = %self.cache.key,
-                "the API answered 401, as it did to a token fetched just now: the 401 goes to \
-                 the caller, with no new token fetched"
-            );
-            return Ok(response);
-        }
-        // Replayed or not, the rejected token must not serve the next request.
-        self.cache.invalidate(&used.token).await;
-        let Some(mut replay) = replay else {
-            tracing::warn!(
-                key = %self.cache.key,
-                "the API answered 401, and the request is not replayed: its body is a stream \
-                 that cannot be sent twice; the next request gets a new token"
-            );
-            return Ok(response);
-        };
-
-        tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
-        self.attach_fresh_token(&mut replay).await?;
-        count(&self.cache.counters.replays);
-        let replayed_to = replay.url().clone();
-        let replayed = next.run(replay, extensions).await?;
-        if replayed.status() == StatusCode::UNAUTHORIZED
-            && answered_where_sent(&replayed_to, replayed.url())
-            && self.requests.refusals.remember(SystemTime::now())
-        {
-            tracing::warn!(
-                key = %self.cache.key,
-                "the API refused a token fetched just now: it does not take this client's tokens. \
-                 Check the audience, the resource (RFC 8707) and the scope the token is asked \
-                 for, and that the API trusts this authorization server. For the next {} s a \
-                 401 goes to the caller with no new token fetched",
-                REMEMBERED_FOR.as_secs()
-            );
-        }
-        Ok(replayed)
     }
 }
 
 impl ClientCredentials {
-    /// Puts a token that does not count as expired on `request`; the token it put there. The
-    /// cached token needs no await: nearly every request takes it.
-    async fn attach_fresh_token(
-        &self,
-        request: &mut Request,
-    ) -> reqwest_middleware::Result<Arc<CachedToken>> {
-        let token = match self.cache.cached_token() {
-            Ok(cached) => cached,
-            Err((seen, now)) => self
-                .cache
-                .replace(seen, now)
-                .await
-                .map_err(reqwest_middleware::Error::middleware)?,
-        };
-        self.put_token(request, &token)?;
-        Ok(token)
+    /// Sends `request`, which carries the token `used`, and after a 401 at most once more.
+    ///
+    /// A plain `async` block rather than an `async fn`: the arguments are its state as they
+    /// are, where an `async fn` keeps a second copy of each (728 bytes here against 1 048, all
+    /// of it copied into the box of every request).
+    #[allow(clippy::manual_async_fn)]
+    fn send<'a>(
+        &'a self,
+        request: Request,
+        replay: Replay,
+        used: TokenId,
+        extensions: &'a mut Extensions,
+        next: Next<'a>,
+    ) -> impl Future<Output = reqwest_middleware::Result<Response>> + Send + 'a {
+        async move {
+            let response = next.clone().run(request, extensions).await?;
+            if let Some(dpop) = &self.cache.endpoint.dpop {
+                dpop.remember_nonce(response.url(), response.headers());
+            }
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            // Boxed, as every path but the common one, to keep this future small.
+            Box::pin(self.after_unauthorized(response, replay, used, extensions, next)).await
+        }
     }
 
-    /// Puts `token` on `request`: its `Authorization` header and, with DPoP, a new proof for
-    /// the request's method and URL.
-    fn put_token(
+    /// Gets a token (from the storage or the token endpoint), then sends `request` with it.
+    async fn fetch_then_send(
+        &self,
+        mut request: Request,
+        replay: Replay,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let used = self.attach_fresh_token(&mut request).await?;
+        self.send(request, replay, used, extensions, next).await
+    }
+
+    /// Puts a token that does not count as expired on `request`; which token it put there.
+    /// The cached token needs no await: nearly every request takes it.
+    pub(super) async fn attach_fresh_token(
         &self,
         request: &mut Request,
-        token: &CachedToken,
-    ) -> reqwest_middleware::Result<()> {
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, token.header.clone());
+    ) -> reqwest_middleware::Result<TokenId> {
+        let lent = match self.cache.cached(|cached| cached.lend()) {
+            Ok(lent) => lent,
+            // Boxed: rare, and its state would otherwise make every request's future larger.
+            Err((seen, now)) => Box::pin(self.cache.replace(seen, now))
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?
+                .lend(),
+        };
+        self.put_token(request, lent)
+    }
+
+    /// Puts the token `lent` on `request`: its `Authorization` header and, with DPoP, a new
+    /// proof for the request's method and URL; which token it was.
+    fn put_token(&self, request: &mut Request, lent: Lent) -> reqwest_middleware::Result<TokenId> {
         if let Some(dpop) = &self.cache.endpoint.dpop {
             let proof = dpop
-                .proof(request.method(), request.url(), token.ath.as_deref())
+                .proof(request.method(), request.url(), lent.ath.as_deref())
                 .map_err(reqwest_middleware::Error::middleware)?;
             request.headers_mut().insert(DPOP, proof);
         }
-        Ok(())
+        request.headers_mut().insert(AUTHORIZATION, lent.header);
+        Ok(lent.id)
     }
-}
-
-/// A copy of `request` to send again after a 401, or `None` when its body is a stream that
-/// cannot be sent twice. For a request without a body, what `Request::try_clone` copies
-/// (method, URL, headers, version and timeout, reqwest's only per-request setting), without
-/// the timeout setting `try_clone` makes for a request that has none: a map allocated and
-/// dropped for every request.
-fn copy_for_replay(request: &Request) -> Option<Request> {
-    if request.body().is_some() {
-        return request.try_clone();
-    }
-    let mut copy = Request::new(request.method().clone(), request.url().clone());
-    *copy.headers_mut() = request.headers().clone();
-    *copy.version_mut() = request.version();
-    if let Some(timeout) = request.timeout() {
-        *copy.timeout_mut() = Some(*timeout);
-    }
-    Some(copy)
 }
 
 impl fmt::Debug for ClientCredentials {

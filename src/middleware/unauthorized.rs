@@ -1,0 +1,88 @@
+//! After a 401 from the API: a new token and one replay, or the 401 to the caller, and why.
+
+use std::time::SystemTime;
+
+use http::{Extensions, StatusCode};
+use reqwest::Response;
+use reqwest_middleware::Next;
+
+use crate::cache::cached_token::TokenId;
+use crate::endpoint::dpop::proof::asks_for_nonce;
+use crate::middleware::ClientCredentials;
+use crate::middleware::attach::answered_where_sent;
+use crate::middleware::refusals::REMEMBERED_FOR;
+use crate::middleware::replay::Replay;
+use crate::stats::count;
+
+impl ClientCredentials {
+    /// What follows `response`, a 401 to a request that went out with the token `used`: at most
+    /// one replay, with a new token, or with the current one and the DPoP nonce the API asked
+    /// for.
+    pub(super) async fn after_unauthorized(
+        &self,
+        response: Response,
+        replay: Replay,
+        used: TokenId,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        if !answered_where_sent(replay.sent_to(), response.url()) {
+            tracing::debug!(
+                key = %self.cache.key,
+                answered_from = %response.url().origin().ascii_serialization(),
+                "the 401 came from another origin a redirect led to, which never saw the token: \
+                 the token is kept and the request is not replayed"
+            );
+            return Ok(response);
+        }
+        if self.cache.endpoint.dpop.is_some() && asks_for_nonce(response.headers()) {
+            // The token is good; the proof lacked the server's nonce, which it has now given.
+            // This is the request's one replay.
+            let Some(mut replay) = replay.into_request() else {
+                return Ok(response);
+            };
+            tracing::debug!(key = %self.cache.key, "the API asked for a DPoP nonce; replaying once with it");
+            self.attach_fresh_token(&mut replay).await?;
+            count(&self.cache.counters.replays);
+            return next.run(replay, extensions).await;
+        }
+        if self.requests.refusals.in_force(SystemTime::now()) {
+            tracing::debug!(
+                key = %self.cache.key,
+                "the API answered 401, as it did to a token fetched just now: the 401 goes to \
+                 the caller, with no new token fetched"
+            );
+            return Ok(response);
+        }
+        // Replayed or not, the rejected token must not serve the next request.
+        self.cache.invalidate_used(used).await;
+        let Some(mut replay) = replay.into_request() else {
+            tracing::warn!(
+                key = %self.cache.key,
+                "the API answered 401, and the request is not replayed: its body is a stream \
+                 that cannot be sent twice; the next request gets a new token"
+            );
+            return Ok(response);
+        };
+
+        tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
+        self.attach_fresh_token(&mut replay).await?;
+        count(&self.cache.counters.replays);
+        let replayed_to = replay.url().clone();
+        let replayed = next.run(replay, extensions).await?;
+        if replayed.status() == StatusCode::UNAUTHORIZED
+            && answered_where_sent(&replayed_to, replayed.url())
+            && self.requests.refusals.remember(SystemTime::now())
+        {
+            tracing::warn!(
+                key = %self.cache.key,
+                "the API refused a token fetched just now: it does not take this client's tokens. \
+                 Check the audience, the resource (RFC 8707) and the scope the token is asked \
+                 for, and that the API trusts this authorization server. For the next {} s a \
+                 401 goes to the caller with no new token fetched",
+                REMEMBERED_FOR.as_secs()
+            );
+        }
+        Ok(replayed)
+    }
+}
