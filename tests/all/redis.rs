@@ -11,6 +11,7 @@ use redis::AsyncCommands;
 use reqwest_alf::{ClientCredentials, Lease, RedisStorage, TokenStorage};
 
 use crate::support::redis_server::RedisServer;
+use crate::support::topology::{self, Topology};
 use crate::support::{self, Counter, logs};
 
 /// `redis`, a token endpoint that hands out `token-1`, `token-2`, … (and its call count), and
@@ -681,4 +682,16 @@ async fn a_user_who_may_not_run_scripts_gets_logged_errors_and_requests_still_su
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+#[tokio::test]
+async fn the_checks_made_on_a_cluster_and_behind_sentinel_hold_on_one_node() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    topology::single_node_guarantees_hold(Topology {
+        storage: &|| RedisStorage::from_url(&url).unwrap(),
+        cli: &|_| vec!["-u".into(), url.clone()],
+        keys: &|| topology::scan(&url),
+    })
+    .await;
 }

@@ -12,6 +12,7 @@ use tokio::sync::Barrier;
 
 use crate::support::failover::Load;
 use crate::support::redis_cluster::RedisCluster;
+use crate::support::topology::{self, Topology};
 use crate::support::{self, Counter};
 
 /// An instance whose only seed is node `n` of the cluster, as a process configured with one
@@ -151,4 +152,17 @@ async fn a_master_killed_mid_load_fails_no_request_and_sharing_resumes_on_its_re
     );
     assert_eq!(calls.get(), before, "no token call: the token was shared");
     assert_eq!(newcomer.stats().shared_hits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_401_damaged_data_and_a_rate_limit_behave_as_on_one_node() {
+    let cluster = RedisCluster::start().await;
+    let seeds = cluster.seeds();
+    let port = seeds[0].rsplit(':').next().unwrap().to_owned();
+    topology::single_node_guarantees_hold(Topology {
+        storage: &|| RedisStorage::cluster(&seeds).unwrap(),
+        cli: &|_| vec!["-c".into(), "-p".into(), port.clone()],
+        keys: &|| cluster.keys(),
+    })
+    .await;
 }

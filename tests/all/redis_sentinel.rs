@@ -11,6 +11,7 @@ use tokio::sync::Barrier;
 
 use crate::support::failover::Load;
 use crate::support::redis_sentinel::{MASTER_NAME, RedisSentinels};
+use crate::support::topology::{self, Topology};
 use crate::support::{self, Counter};
 
 fn storage(sentinels: &RedisSentinels) -> RedisStorage {
@@ -159,4 +160,16 @@ fn key_of(redis_key: &str) -> String {
         .and_then(|key| key.strip_suffix('}'))
         .unwrap_or_else(|| panic!("not a token key: {redis_key}"))
         .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_401_damaged_data_and_a_rate_limit_behave_as_on_one_node() {
+    let sentinels = RedisSentinels::start().await;
+    let master = sentinels.master_url();
+    topology::single_node_guarantees_hold(Topology {
+        storage: &|| storage(&sentinels),
+        cli: &|_| vec!["-u".into(), master.clone()],
+        keys: &|| topology::scan(&master),
+    })
+    .await;
 }

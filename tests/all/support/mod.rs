@@ -31,6 +31,8 @@ pub mod redis_sentinel;
 pub mod redis_server;
 #[cfg(feature = "default-tls")]
 pub mod tls;
+#[cfg(feature = "redis")]
+pub mod topology;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "s3cr3t-client-secret";
