@@ -25,16 +25,6 @@ fn instance(auth: &MockServer, sentinels: &RedisSentinels) -> ClientCredentials 
         .unwrap()
 }
 
-async fn get_fruits(instance: &ClientCredentials, api: &MockServer) -> u16 {
-    support::client(instance.clone())
-        .get(api.url("/fruits"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 async fn servers() -> (RedisSentinels, MockServer, MockServer, Counter) {
     let sentinels = RedisSentinels::start().await;
     let (auth, api) = (
@@ -71,7 +61,7 @@ async fn sixteen_instances_behind_sentinel_make_one_token_call() {
         let (start, api) = (start.clone(), &api);
         async move {
             start.wait().await;
-            get_fruits(instance, api).await
+            support::fruits_status(instance, api).await
         }
     }))
     .await;
@@ -89,7 +79,10 @@ async fn sixteen_instances_behind_sentinel_make_one_token_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failover_mid_load_fails_no_request_and_sharing_resumes_on_the_new_master() {
     let (mut sentinels, auth, api, calls) = servers().await;
-    assert_eq!(get_fruits(&instance(&auth, &sentinels), &api).await, 200);
+    assert_eq!(
+        support::fruits_status(&instance(&auth, &sentinels), &api).await,
+        200
+    );
     let [key] = <[String; 1]>::try_from(keys(&sentinels.master_url()).await).unwrap();
     sentinels.wait_until_replicated(&key).await;
     // A storage that has talked to the first master, kept across the failover.
@@ -114,7 +107,7 @@ async fn a_failover_mid_load_fails_no_request_and_sharing_resumes_on_the_new_mas
     // A new instance reads the token from the new master.
     let before = calls.get();
     let newcomer = instance(&auth, &sentinels);
-    assert_eq!(get_fruits(&newcomer, &api).await, 200);
+    assert_eq!(support::fruits_status(&newcomer, &api).await, 200);
     assert_eq!(calls.get(), before, "no token call: the token was shared");
     assert_eq!(newcomer.stats().shared_hits, 1);
     // The kept storage writes to the new master without a restart: the call that finds the old

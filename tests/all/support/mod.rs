@@ -82,6 +82,17 @@ pub fn client(auth: ClientCredentials) -> ClientWithMiddleware {
         .build()
 }
 
+/// The status of `GET /fruits` on `api`, sent through `instance`.
+pub async fn fruits_status(instance: &ClientCredentials, api: &MockServer) -> u16 {
+    client(instance.clone())
+        .get(api.url("/fruits"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// A JSON token response.
 pub fn token_json(token: &str, expires_in: Option<u64>) -> String {
     match expires_in {

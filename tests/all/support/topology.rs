@@ -53,16 +53,6 @@ impl Topology<'_> {
     }
 }
 
-async fn status(instance: &ClientCredentials, api: &MockServer) -> u16 {
-    support::client(instance.clone())
-        .get(api.url("/fruits"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Checks the three promises in turn, each with instances of their own connection.
 pub async fn single_node_guarantees_hold(topology: Topology<'_>) {
     a_late_401_keeps_the_token_another_instance_stored(&topology).await;
@@ -88,8 +78,8 @@ async fn a_late_401_keeps_the_token_another_instance_stored(topology: &Topology<
 
     // B meets the revocation first and stores token-2 in token-1's place; A's 401 comes later
     // and must not delete token-2 (the compare-and-delete script), and A picks token-2 up.
-    assert_eq!(status(&b, &api).await, 200);
-    assert_eq!(status(&a, &api).await, 200);
+    assert_eq!(support::fruits_status(&b, &api).await, 200);
+    assert_eq!(support::fruits_status(&a, &api).await, 200);
 
     assert_eq!(calls.get(), 2);
     let newcomer = topology.instance(&auth, AUDIENCE);
