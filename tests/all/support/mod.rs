@@ -82,7 +82,8 @@ pub fn client(auth: ClientCredentials) -> ClientWithMiddleware {
         .build()
 }
 
-/// The status of `GET /fruits` on `api`, sent through `instance`.
+/// The status of `GET /fruits` on `api`, sent through `instance` (for the Redis tests).
+#[cfg(feature = "redis")]
 pub async fn fruits_status(instance: &ClientCredentials, api: &MockServer) -> u16 {
     client(instance.clone())
         .get(api.url("/fruits"))
