@@ -36,6 +36,10 @@ use crate::time::{coarse_now, http_date};
 
 type FlightResult = Result<Arc<CachedToken>, Error>;
 
+/// What a look at the in-process token found when it was not fresh, and when: the token seen
+/// there (none, rejected, or counting as expired), for [`TokenCache::replace`].
+pub(crate) type Miss = (Option<Arc<CachedToken>>, SystemTime);
+
 /// Why a flight runs, which decides what token it may settle for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -115,7 +119,7 @@ impl TokenCache {
     pub(crate) fn cached<T>(
         self: &Arc<Self>,
         take: impl FnOnce(&Arc<CachedToken>) -> T,
-    ) -> Result<T, (Option<Arc<CachedToken>>, SystemTime)> {
+    ) -> Result<T, Miss> {
         // A tick behind at most, where a token counts as expired a second early at least.
         let now = coarse_now();
         let current = self.current.load();

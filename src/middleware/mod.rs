@@ -19,8 +19,8 @@ use http::{Extensions, StatusCode, header::AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
 
-use crate::cache::TokenCache;
 use crate::cache::cached_token::{Lent, TokenId};
+use crate::cache::{Miss, TokenCache};
 use crate::endpoint::dpop::proof::DPOP;
 use crate::error::Error;
 use crate::middleware::attach::AttachRules;
@@ -157,7 +157,7 @@ impl Middleware for ClientCredentials {
                 Err(error) => Box::pin(std::future::ready(Err(error))),
             },
             // No fresh token in the process: the rare path, in a future of its own.
-            Err(_) => Box::pin(self.fetch_then_send(request, replay, extensions, next)),
+            Err(miss) => Box::pin(self.fetch_then_send(request, replay, miss, extensions, next)),
         }
     }
 }
@@ -190,15 +190,17 @@ impl ClientCredentials {
         }
     }
 
-    /// Gets a token (from the storage or the token endpoint), then sends `request` with it.
+    /// Gets a token in place of the one `miss` saw (from the storage or the token endpoint),
+    /// then sends `request` with it.
     async fn fetch_then_send(
         &self,
         mut request: Request,
         replay: Replay,
+        miss: Miss,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let used = self.attach_fresh_token(&mut request).await?;
+        let used = self.put_replacing_token(&mut request, miss).await?;
         self.send(request, replay, used, extensions, next).await
     }
 
@@ -208,15 +210,25 @@ impl ClientCredentials {
         &self,
         request: &mut Request,
     ) -> reqwest_middleware::Result<TokenId> {
-        let lent = match self.cache.cached(|cached| cached.lend()) {
-            Ok(lent) => lent,
+        match self.cache.cached(|cached| cached.lend()) {
+            Ok(lent) => self.put_token(request, lent),
             // Boxed: rare, and its state would otherwise make every request's future larger.
-            Err((seen, now)) => Box::pin(self.cache.replace(seen, now))
-                .await
-                .map_err(reqwest_middleware::Error::middleware)?
-                .lend(),
-        };
-        self.put_token(request, lent)
+            Err(miss) => Box::pin(self.put_replacing_token(request, miss)).await,
+        }
+    }
+
+    /// Puts on `request` a token in place of the one `miss` saw; which token it put there.
+    async fn put_replacing_token(
+        &self,
+        request: &mut Request,
+        (seen, now): Miss,
+    ) -> reqwest_middleware::Result<TokenId> {
+        let fetched = self
+            .cache
+            .replace(seen, now)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        self.put_token(request, fetched.lend())
     }
 
     /// Puts the token `lent` on `request`: its `Authorization` header and, with DPoP, a new
