@@ -37,20 +37,6 @@ async fn servers() -> (RedisSentinels, MockServer, MockServer, Counter) {
     (sentinels, auth, api, calls)
 }
 
-/// The keys on the Redis at `url`.
-async fn keys(url: &str) -> Vec<String> {
-    let mut connection = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    redis::cmd("KEYS")
-        .arg("*")
-        .query_async(&mut connection)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_instances_behind_sentinel_make_one_token_call() {
     let (sentinels, auth, api, calls) = servers().await;
@@ -73,7 +59,7 @@ async fn sixteen_instances_behind_sentinel_make_one_token_call() {
         0
     );
     assert_eq!(fleet.iter().map(|i| i.stats().shared_hits).sum::<u64>(), 15);
-    assert_eq!(keys(&sentinels.master_url()).await.len(), 1);
+    assert_eq!(topology::scan(&sentinels.master_url()).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -83,7 +69,7 @@ async fn a_failover_mid_load_fails_no_request_and_sharing_resumes_on_the_new_mas
         support::fruits_status(&instance(&auth, &sentinels), &api).await,
         200
     );
-    let [key] = <[String; 1]>::try_from(keys(&sentinels.master_url()).await).unwrap();
+    let [key] = <[String; 1]>::try_from(topology::scan(&sentinels.master_url())).unwrap();
     sentinels.wait_until_replicated(&key).await;
     // A storage that has talked to the first master, kept across the failover.
     let kept = storage(&sentinels);
@@ -123,11 +109,7 @@ async fn a_failover_mid_load_fails_no_request_and_sharing_resumes_on_the_new_mas
         failures += 1;
         assert!(failures < 3, "the kept storage never found the new master");
     }
-    assert!(
-        keys(&sentinels.replica_url())
-            .await
-            .contains(&"alf:{written-after}".to_owned())
-    );
+    assert!(topology::scan(&sentinels.replica_url()).contains(&"alf:{written-after}".to_owned()));
 }
 
 #[test]
