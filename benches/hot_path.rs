@@ -11,6 +11,8 @@
 //!   middleware adds under 2%).
 //! - `no network/plain` vs `no network/with reqwest-alf`: the same pair, ending in a middleware
 //!   that answers at once instead of sending: the middleware's own cost, free of network noise.
+//!   The two run seconds apart; where the machine is shared, `hot_path_threads` measures the
+//!   same pair in alternating rounds, and its ratio is the one to compare.
 //! - `cold start`: building a middleware and getting its first token from a local server.
 
 mod support;

@@ -1,14 +1,18 @@
-//! The middleware shared by many tasks on a multi-thread runtime: does the cached path stay
-//! cheap when every core uses it at once (shared counters, reference counts), or collapse?
+//! The no-network pair, side by side in short alternating rounds, shared by 1, 2 and every
+//! core's worth of tasks: the middleware's own cost on a shared machine, and whether the cached
+//! path stays cheap when every core uses it at once (shared counters, reference counts) or
+//! collapses.
 //!
 //! ```text
 //! cargo bench --bench hot_path_threads
 //! ```
 //!
-//! For 1, 2 and then every core's worth of tasks (and twice that), each task sends its share of
-//! the requests through one client, ending in a middleware that answers at once; the table gives
-//! the wall-clock time per request with and without the middleware, side by side in one run,
-//! best of five rounds.
+//! Each round sends a few thousand requests through the plain client and as many through the
+//! client with the middleware, one right after the other (which goes first alternates), both
+//! ending in a middleware that answers at once. A neighbour's load or a change of clock speed
+//! then weighs on both sides of a round alike, where back-to-back criterion benches seconds
+//! apart can differ by a fifth on a shared machine. The table gives medians over the rounds:
+//! time per request on each side, the middleware's own time (with − plain), and with ÷ plain.
 
 // The benches' shared servers; the helpers for paired criterion benches go unused here.
 #[allow(dead_code)]
@@ -19,8 +23,10 @@ use std::time::{Duration, Instant};
 use reqwest_middleware::ClientWithMiddleware;
 use support::{answering_pair, start_server};
 
-const REQUESTS: usize = 200_000;
-const ROUNDS: usize = 5;
+/// Requests per side in a round: long enough to dwarf starting the tasks, short enough that
+/// the machine does not change under a round.
+const PER_ROUND: usize = 2_000;
+const ROUNDS: usize = 201;
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -32,37 +38,43 @@ fn main() {
     runtime.block_on(async {
         let (plain, with, url) = answering_pair(start_server().await).await;
 
-        println!("{cores} cores, {REQUESTS} requests a row, best of {ROUNDS} rounds");
-        println!("| tasks | plain ns/request | with reqwest-alf ns/request | with ÷ plain |");
-        println!("|---:|---:|---:|---:|");
+        println!("{cores} cores; {ROUNDS} rounds of {PER_ROUND} requests a side; medians");
+        println!(
+            "| tasks | plain ns/request | with reqwest-alf ns/request | own ns | with ÷ plain |"
+        );
+        println!("|---:|---:|---:|---:|---:|");
         let mut counts = vec![1, 2, cores, 2 * cores];
         counts.dedup();
         for tasks in counts {
-            let (mut best_plain, mut best_with) = (Duration::MAX, Duration::MAX);
-            // Rounds alternate, so that a hiccup of a shared machine weighs on both alike.
-            for _ in 0..ROUNDS {
-                best_plain = best_plain.min(run(&plain, &url, tasks).await);
-                best_with = best_with.min(run(&with, &url, tasks).await);
+            let mut rounds = Vec::with_capacity(ROUNDS);
+            for round in 0..ROUNDS {
+                let (plain, with) = if round % 2 == 0 {
+                    let plain = run(&plain, &url, tasks).await;
+                    (plain, run(&with, &url, tasks).await)
+                } else {
+                    let with = run(&with, &url, tasks).await;
+                    (run(&plain, &url, tasks).await, with)
+                };
+                let per = |d: Duration| d.as_nanos() as f64 / PER_ROUND as f64;
+                rounds.push((per(plain), per(with)));
             }
-            let per = |d: Duration| d.as_nanos() as f64 / REQUESTS as f64;
-            println!(
-                "| {tasks} | {:.0} | {:.0} | {:.2} |",
-                per(best_plain),
-                per(best_with),
-                per(best_with) / per(best_plain)
-            );
+            let plain = median(rounds.iter().map(|r| r.0));
+            let with = median(rounds.iter().map(|r| r.1));
+            let own = median(rounds.iter().map(|r| r.1 - r.0));
+            let ratio = median(rounds.iter().map(|r| r.1 / r.0));
+            println!("| {tasks} | {plain:.0} | {with:.0} | {own:.0} | {ratio:.3} |");
         }
     });
 }
 
-/// `REQUESTS` requests through `client`, split among `tasks` tasks; how long they all took.
+/// `PER_ROUND` requests through `client`, split among `tasks` tasks; how long they all took.
 async fn run(client: &ClientWithMiddleware, url: &str, tasks: usize) -> Duration {
     let started = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
             let (client, url) = (client.clone(), url.to_owned());
             tokio::spawn(async move {
-                for _ in 0..REQUESTS / tasks {
+                for _ in 0..PER_ROUND / tasks {
                     std::hint::black_box(client.get(&url).send().await.unwrap());
                 }
             })
@@ -72,4 +84,10 @@ async fn run(client: &ClientWithMiddleware, url: &str, tasks: usize) -> Duration
         handle.await.unwrap();
     }
     started.elapsed()
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }

@@ -1,5 +1,6 @@
-//! Heap bytes: what a middleware holds, what a cached token adds, and that nothing grows with
-//! the number of requests. A counting global allocator, in a bench of its own.
+//! Heap bytes: what a middleware holds, what a cached token adds, what each further thread that
+//! reads it adds (its view of the token: the `Arc`, a header of its own), and that nothing grows
+//! with the number of requests. A counting global allocator, in a bench of its own.
 //!
 //! ```text
 //! cargo bench --bench memory
@@ -86,6 +87,15 @@ fn main() {
         let before = live();
         lean.token().await.unwrap();
         let per_token = live() - before;
+        // Another thread reads the token: its view stays with the middleware when it exits.
+        let before = live();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                runtime.block_on(lean.token()).unwrap();
+            });
+        });
+        let per_thread = live() - before;
 
         let (_, client, url) = answering_pair(addr).await;
         let mut after = Vec::new();
@@ -99,7 +109,8 @@ fn main() {
         println!("|---|---:|");
         println!("| a ClientCredentials, its HTTP client for token requests included | {per_middleware} |");
         println!("| a ClientCredentials on an HTTP client of the caller's | {per_lean_middleware} |");
-        println!("| a cached token (in memory and in its MemoryStorage) | {per_token} |");
+        println!("| a cached token (in memory and in its MemoryStorage), with the first thread's view | {per_token} |");
+        println!("| each further thread's view of the token | {per_thread} |");
         for (requests, bytes) in &after {
             println!("| in use after {requests} requests | {bytes} |");
         }

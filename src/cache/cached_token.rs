@@ -8,7 +8,6 @@ use http::HeaderValue;
 
 use crate::endpoint::dpop::proof::ath;
 use crate::error::TokenResponseError;
-use crate::per_thread::SpreadHeader;
 use crate::token::{Token, TokenType};
 
 /// The share of a token's lifetime at its end in which it is refreshed ahead, unless
@@ -82,8 +81,9 @@ pub(crate) struct Lent {
 /// A token ready for use: the header is built once, and each check is one comparison.
 pub(crate) struct CachedToken {
     pub(crate) token: Token,
-    /// The `Authorization` header, a copy per thread slot: each request clones one.
-    header: SpreadHeader,
+    /// The `Authorization` header, marked sensitive; each thread reading the token makes a copy
+    /// of its own.
+    pub(crate) header: HeaderValue,
     /// This token, among all the tokens of the process; its rejected copy keeps it.
     pub(crate) id: TokenId,
     /// For a DPoP token, the hash of the token that each proof carries (`ath`).
@@ -98,8 +98,7 @@ impl CachedToken {
     pub(crate) fn new(token: Token, timing: &Timing) -> Result<Self, TokenResponseError> {
         let stale_at = token.stale_at(timing.margin);
         Ok(Self {
-            header: SpreadHeader::new(token.access_token().header(token.token_type())?.as_bytes())
-                .map_err(|_| TokenResponseError::AccessTokenNotHeaderSafe)?,
+            header: token.access_token().header(token.token_type())?,
             id: TokenId::next(),
             ath: (token.token_type() == TokenType::Dpop)
                 .then(|| ath(token.access_token().secret()).into()),
@@ -109,10 +108,10 @@ impl CachedToken {
         })
     }
 
-    /// What a request takes to go out with this token.
-    pub(crate) fn lend(&self) -> Lent {
+    /// What a request takes to go out with this token, with `header`, a copy of its header.
+    pub(crate) fn lend(&self, header: &HeaderValue) -> Lent {
         Lent {
-            header: self.header.get(),
+            header: header.clone(),
             id: self.id,
             ath: self.ath.clone(),
         }

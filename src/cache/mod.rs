@@ -7,6 +7,7 @@
 
 pub(crate) mod cached_token;
 mod cool_down;
+mod current;
 pub(crate) mod fault_log;
 mod invalidate;
 mod lease_wait;
@@ -20,10 +21,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arc_swap::{ArcSwapOption, Guard};
-
 use crate::cache::cached_token::{CachedToken, Timing};
 use crate::cache::cool_down::CoolDown;
+use crate::cache::current::{Current, Local};
 use crate::cache::fault_log::{FaultLog, StorageOperation};
 use crate::cache::refresh_ahead::RefreshAhead;
 use crate::cache::single_flight::SingleFlight;
@@ -64,7 +64,7 @@ pub(crate) struct TokenCache {
     pub(crate) storage: Arc<dyn TokenStorage>,
     pub(crate) endpoint: TokenEndpoint,
     settings: CacheSettings,
-    current: ArcSwapOption<CachedToken>,
+    current: Current,
     flight: SingleFlight<FlightResult>,
     ahead: RefreshAhead,
     cool_down: CoolDown,
@@ -86,7 +86,7 @@ impl TokenCache {
             storage,
             endpoint,
             settings,
-            current: ArcSwapOption::empty(),
+            current: Current::new(),
             flight: SingleFlight::new(),
             ahead: RefreshAhead::default(),
             cool_down: CoolDown::default(),
@@ -106,33 +106,32 @@ impl TokenCache {
     /// While the token endpoint cools down, a token that has not yet expired is used instead.
     #[cfg(test)]
     pub(crate) async fn fresh_token(self: &Arc<Self>) -> FlightResult {
-        match self.cached(Arc::clone) {
+        match self.cached(|local| Arc::clone(&local.token)) {
             Ok(cached) => Ok(cached),
             Err((seen, now)) => self.replace(seen, now).await,
         }
     }
 
     /// `take` of the in-process token when it does not count as expired: the path of nearly
-    /// every request, with no await, and without touching the token's reference count, which
-    /// every thread would otherwise write to. Otherwise what was seen there, and when, for
-    /// [`replace`](Self::replace).
-    pub(crate) fn cached<T>(
-        self: &Arc<Self>,
-        take: impl FnOnce(&Arc<CachedToken>) -> T,
-    ) -> Result<T, Miss> {
+    /// every request, with no await, and without a write to any line another thread reads
+    /// (the token's reference count, a shared guard). Otherwise what was seen there, and when,
+    /// for [`replace`](Self::replace).
+    pub(crate) fn cached<T>(self: &Arc<Self>, take: impl FnOnce(&Local) -> T) -> Result<T, Miss> {
         // A tick behind at most, where a token counts as expired a second early at least.
         let now = coarse_now();
-        let current = self.current.load();
-        match current.as_ref() {
-            Some(cached) if cached.is_fresh_at(now) => {
-                if cached.is_due_at(now) {
-                    self.refresh_ahead(cached, now);
+        self.current.read(|current| match current {
+            Some(local) if local.token.is_fresh_at(now) => {
+                if local.token.is_due_at(now) {
+                    self.refresh_ahead(&local.token, now);
                 }
                 self.counters.memory_hits.add();
-                Ok(take(cached))
+                Ok(take(local))
             }
-            _ => Err((Guard::into_inner(current), SystemTime::now())),
-        }
+            seen => Err((
+                seen.map(|local| Arc::clone(&local.token)),
+                SystemTime::now(),
+            )),
+        })
     }
 
     /// A token in place of `seen` (none, rejected, or counting as expired): from the storage or

@@ -2,9 +2,14 @@
 
 use std::time::Duration;
 
+use arrayvec::ArrayString;
 use http::{Method, Version};
 use reqwest::Request;
 use url::Url;
+
+/// The longest URL a replay keeps as text in place rather than as a copy of its own: API URLs
+/// are nearly all shorter, and a request answered without a 401 then allocates nothing for it.
+const INLINE_URL: usize = 128;
 
 /// What a request keeps of itself to be sent again after a 401, or, for a request whose body
 /// is a stream that cannot be sent twice, only where it went.
@@ -13,14 +18,27 @@ pub(super) enum Replay {
     /// it again, with no request built until a 401 asks for one.
     Bare {
         method: Method,
-        url: Url,
+        url: SentTo,
         version: Version,
         timeout: Option<Duration>,
     },
     /// A request with headers or a body of its own, copied whole; boxed, so that the state every
     /// request keeps stays the size of the bare kind.
     Copy(Box<Request>),
-    Streamed(Url),
+    Streamed(SentTo),
+}
+
+/// Where a request went: the URL's text when it is short, a copy of the URL otherwise.
+pub(super) enum SentTo {
+    Text(ArrayString<INLINE_URL>),
+    Url(Url),
+}
+
+/// What a replay gets back once the answer is in: where the request went, and the request to
+/// send again, if it can be.
+pub(super) struct Recalled {
+    pub(super) sent_to: Url,
+    pub(super) request: Option<Request>,
 }
 
 impl Replay {
@@ -29,27 +47,21 @@ impl Replay {
         if request.headers().is_empty() && request.body().is_none() {
             return Self::Bare {
                 method: request.method().clone(),
-                url: request.url().clone(),
+                url: SentTo::of(request.url()),
                 version: request.version(),
                 timeout: request.timeout().copied(),
             };
         }
         match copy(request) {
             Some(copy) => Self::Copy(Box::new(copy)),
-            None => Self::Streamed(request.url().clone()),
+            None => Self::Streamed(SentTo::of(request.url())),
         }
     }
 
-    /// Where the request went, and the token with it.
-    pub(super) fn sent_to(&self) -> &Url {
-        match self {
-            Self::Bare { url, .. } | Self::Streamed(url) => url,
-            Self::Copy(request) => request.url(),
-        }
-    }
-
-    /// The request to send again, if it can be.
-    pub(super) fn into_request(self) -> Option<Request> {
+    /// Where the request went, and the request to send again if it can be, given
+    /// `answered_from`, the URL its answer came from. `None` only if where it went can no
+    /// longer be told: text that does not parse, which a URL's own text always does.
+    pub(super) fn recall(self, answered_from: &Url) -> Option<Recalled> {
         match self {
             Self::Bare {
                 method,
@@ -57,15 +69,44 @@ impl Replay {
                 version,
                 timeout,
             } => {
-                let mut request = Request::new(method, url);
+                let sent_to = url.recall(answered_from)?;
+                let mut request = Request::new(method, sent_to.clone());
                 *request.version_mut() = version;
                 if timeout.is_some() {
                     *request.timeout_mut() = timeout;
                 }
-                Some(request)
+                Some(Recalled {
+                    sent_to,
+                    request: Some(request),
+                })
             }
-            Self::Copy(request) => Some(*request),
-            Self::Streamed(_) => None,
+            Self::Copy(request) => Some(Recalled {
+                sent_to: request.url().clone(),
+                request: Some(*request),
+            }),
+            Self::Streamed(url) => Some(Recalled {
+                sent_to: url.recall(answered_from)?,
+                request: None,
+            }),
+        }
+    }
+}
+
+impl SentTo {
+    fn of(url: &Url) -> Self {
+        ArrayString::from(url.as_str()).map_or_else(|_| Self::Url(url.clone()), Self::Text)
+    }
+
+    /// The URL, given `answered_from`, the one the answer came from: that one itself when no
+    /// redirect led elsewhere, so that only a redirected request parses its URL again.
+    fn recall(self, answered_from: &Url) -> Option<Url> {
+        match self {
+            Self::Url(url) => Some(url),
+            Self::Text(text) if text.as_str() == answered_from.as_str() => {
+                Some(answered_from.clone())
+            }
+            // Parsing a URL's text gives that URL back: serializing a URL is idempotent.
+            Self::Text(text) => Url::parse(&text).ok(),
         }
     }
 }
@@ -99,6 +140,11 @@ mod tests {
         Request::new(method, "https://api.example/things?page=2".parse().unwrap())
     }
 
+    /// The request a 401 from `original`'s own URL gets back to send again.
+    fn replayed(original: &Request) -> Option<Request> {
+        Replay::of(original).recall(original.url())?.request
+    }
+
     #[test]
     fn a_copy_keeps_every_setting_a_request_has() {
         let mut original = request(Method::POST);
@@ -115,9 +161,7 @@ mod tests {
         *original.version_mut() = Version::HTTP_2;
         *original.timeout_mut() = Some(Duration::from_millis(1500));
 
-        let copy = Replay::of(&original)
-            .into_request()
-            .expect("a request with a body in memory can be sent again");
+        let copy = replayed(&original).expect("a request with a body in memory can be sent again");
 
         assert_eq!(copy.method(), original.method());
         assert_eq!(copy.url(), original.url());
@@ -134,9 +178,7 @@ mod tests {
     #[test]
     fn a_bare_request_is_copied_without_settings_it_does_not_have() {
         let original = request(Method::GET);
-        let copy = Replay::of(&original)
-            .into_request()
-            .expect("a request without a body can be sent again");
+        let copy = replayed(&original).expect("a request without a body can be sent again");
         assert!(copy.headers().is_empty());
         assert!(copy.body().is_none());
         assert_eq!(copy.timeout(), None);
@@ -148,8 +190,33 @@ mod tests {
         let mut original = request(Method::PUT);
         let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>("chunk")]);
         *original.body_mut() = Some(reqwest::Body::wrap_stream(chunks));
-        let replay = Replay::of(&original);
-        assert_eq!(replay.sent_to(), original.url());
-        assert!(replay.into_request().is_none());
+        let recalled = Replay::of(&original).recall(original.url()).unwrap();
+        assert_eq!(&recalled.sent_to, original.url());
+        assert!(recalled.request.is_none());
+    }
+
+    #[test]
+    fn a_redirected_request_is_replayed_where_it_first_went() {
+        let long = format!("https://api.example/{}?q=%20x#top", "a".repeat(INLINE_URL));
+        for sent in [
+            "https://api.example/things?page=2",
+            "https://b\u{fc}cher.example:8443/caf\u{e9}/%7Euser/../x?q=a b&r=\u{e9}#frag",
+            "http://[::1]:8080/x",
+            "https://user:pa%20ss@api.example/",
+            long.as_str(),
+        ] {
+            let mut original = request(Method::DELETE);
+            *original.url_mut() = Url::parse(sent).unwrap();
+            *original.version_mut() = Version::HTTP_11;
+            let redirected_to = Url::parse("https://api.example/moved").unwrap();
+            for answered_from in [original.url().clone(), redirected_to] {
+                let recalled = Replay::of(&original).recall(&answered_from).unwrap();
+                assert_eq!(&recalled.sent_to, original.url(), "{sent}");
+                let replay = recalled.request.unwrap();
+                assert_eq!(replay.url(), original.url(), "{sent}");
+                assert_eq!(replay.method(), Method::DELETE);
+                assert_eq!(replay.version(), Version::HTTP_11);
+            }
+        }
     }
 }

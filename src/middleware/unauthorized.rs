@@ -11,7 +11,7 @@ use crate::endpoint::dpop::proof::asks_for_nonce;
 use crate::middleware::ClientCredentials;
 use crate::middleware::attach::answered_where_sent;
 use crate::middleware::refusals::REMEMBERED_FOR;
-use crate::middleware::replay::Replay;
+use crate::middleware::replay::{Recalled, Replay};
 use crate::stats::count;
 
 impl ClientCredentials {
@@ -26,7 +26,10 @@ impl ClientCredentials {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if !answered_where_sent(replay.sent_to(), response.url()) {
+        let Some(Recalled { sent_to, request }) = replay.recall(response.url()) else {
+            return Ok(response);
+        };
+        if !answered_where_sent(&sent_to, response.url()) {
             tracing::debug!(
                 key = %self.cache.key,
                 answered_from = %response.url().origin().ascii_serialization(),
@@ -38,7 +41,7 @@ impl ClientCredentials {
         if self.cache.endpoint.dpop.is_some() && asks_for_nonce(response.headers()) {
             // The token is good; the proof lacked the server's nonce, which it has now given.
             // This is the request's one replay.
-            let Some(mut replay) = replay.into_request() else {
+            let Some(mut replay) = request else {
                 return Ok(response);
             };
             tracing::debug!(key = %self.cache.key, "the API asked for a DPoP nonce; replaying once with it");
@@ -56,7 +59,7 @@ impl ClientCredentials {
         }
         // Replayed or not, the rejected token must not serve the next request.
         self.cache.invalidate_used(used).await;
-        let Some(mut replay) = replay.into_request() else {
+        let Some(mut replay) = request else {
             tracing::warn!(
                 key = %self.cache.key,
                 "the API answered 401, and the request is not replayed: its body is a stream \
