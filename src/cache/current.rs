@@ -66,7 +66,7 @@ impl Current {
     /// `read` of the current token, through the calling thread's view: no locked instruction,
     /// and nothing written that another thread reads, unless the token has changed.
     pub(crate) fn read<T>(&self, read: impl FnOnce(Option<&Local>) -> T) -> T {
-        // Read before `shared`: a view is never newer than the version it carries.
+        // Read before `shared`: a view is never older than the version it carries.
         let version = self.version.load(Ordering::Acquire);
         let Ok(mut view) = self.views.get_or_default().0.try_borrow_mut() else {
             // Only a `read` inside `read` on one thread gets here; the shared copy still serves it.
