@@ -40,6 +40,7 @@ pub(crate) struct Local {
 }
 
 impl Local {
+    /// `token`, with a copy of its header for the calling thread.
     fn of(token: Arc<CachedToken>) -> Self {
         let header = token.header.as_bytes();
         let header = match HeaderValue::from_bytes(header) {
@@ -55,6 +56,7 @@ impl Local {
 }
 
 impl Current {
+    /// No token yet, and no thread's view of it.
     pub(crate) fn new() -> Self {
         Self {
             shared: ArcSwapOption::empty(),

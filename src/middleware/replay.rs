@@ -25,6 +25,7 @@ pub(super) enum Replay {
     /// A request with headers or a body of its own, copied whole; boxed, so that the state every
     /// request keeps stays the size of the bare kind.
     Copy(Box<Request>),
+    /// A request whose body is a stream: only where it went, for the 401's origin check.
     Streamed(SentTo),
 }
 
@@ -93,6 +94,7 @@ impl Replay {
 }
 
 impl SentTo {
+    /// `url` as text when it fits in place, as a copy otherwise.
     fn of(url: &Url) -> Self {
         ArrayString::from(url.as_str()).map_or_else(|_| Self::Url(url.clone()), Self::Text)
     }
