@@ -174,15 +174,20 @@ impl ClientCredentials {
             // Copied before the token goes on: the replay gets a new one.
             let replay = Replay::of(&request);
             let used = self.attach_fresh_token(&mut request).await?;
-            let response = next.clone().run(request, extensions).await?;
-            if let Some(dpop) = &self.cache.endpoint.dpop {
-                dpop.remember_nonce(response.url(), response.headers());
-            }
-            if response.status() != StatusCode::UNAUTHORIZED {
-                return Ok(response);
-            }
-            // Boxed, as every path but the common one, to keep this future small.
-            Box::pin(self.after_unauthorized(response, replay, used, extensions, next)).await
+            // In a block of its own, so that the answer is not kept in this future's state
+            // across the await below: an answer that is not a 401 goes back without a copy.
+            let after_unauthorized = {
+                let response = next.clone().run(request, extensions).await?;
+                if let Some(dpop) = &self.cache.endpoint.dpop {
+                    dpop.remember_nonce(response.url(), response.headers());
+                }
+                if response.status() != StatusCode::UNAUTHORIZED {
+                    return Ok(response);
+                }
+                // Boxed, as every path but the common one, to keep this future small.
+                Box::pin(self.after_unauthorized(response, replay, used, extensions, next))
+            };
+            after_unauthorized.await
         }
     }
 
