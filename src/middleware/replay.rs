@@ -44,14 +44,20 @@ pub(super) struct Recalled {
 
 impl Replay {
     /// Made before the token goes on `request`: the replay gets a new one.
+    #[inline]
     pub(super) fn of(request: &Request) -> Self {
         if request.headers().is_empty() && request.body().is_none() {
-            return Self::Bare {
+            let mut bare = Self::Bare {
                 method: request.method().clone(),
-                url: SentTo::of(request.url()),
+                url: SentTo::Text(ArrayString::new()),
                 version: request.version(),
                 timeout: request.timeout().copied(),
             };
+            // The URL's text copied into the replay itself, not made beside it and moved in.
+            if let Self::Bare { url, .. } = &mut bare {
+                url.keep(request.url());
+            }
+            return bare;
         }
         match copy(request) {
             Some(copy) => Self::Copy(Box::new(copy)),
@@ -95,8 +101,24 @@ impl Replay {
 
 impl SentTo {
     /// `url` as text when it fits in place, as a copy otherwise.
+    #[inline]
     fn of(url: &Url) -> Self {
-        ArrayString::from(url.as_str()).map_or_else(|_| Self::Url(url.clone()), Self::Text)
+        let mut sent_to = Self::Text(ArrayString::new());
+        sent_to.keep(url);
+        sent_to
+    }
+
+    /// Keeps `url` in place of what this held: as text, written where this is, when it fits,
+    /// as a copy otherwise.
+    #[inline]
+    fn keep(&mut self, url: &Url) {
+        if let Self::Text(text) = self {
+            text.clear();
+            if text.try_push_str(url.as_str()).is_ok() {
+                return;
+            }
+        }
+        *self = Self::Url(url.clone());
     }
 
     /// The URL, given `answered_from`, the one the answer came from: that one itself when no
