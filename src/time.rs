@@ -18,28 +18,52 @@ pub(crate) const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// last stored time taken for a time rather than damage.
 const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
 
-/// The wall clock as of its last tick: at most a tick (a few milliseconds) behind
-/// [`SystemTime::now`], and several times cheaper to read.
-///
-/// For the one clock read of a request that finds its token cached, where a token counts as
-/// expired at least a second early anyway; every other decision reads [`SystemTime::now`].
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn coarse_now() -> SystemTime {
-    use rustix::time::{ClockId, clock_gettime};
-    let now = clock_gettime(ClockId::RealtimeCoarse);
-    match (u64::try_from(now.tv_sec), u32::try_from(now.tv_nsec)) {
-        (Ok(seconds), Ok(nanos)) if nanos < 1_000_000_000 => {
-            UNIX_EPOCH + Duration::new(seconds, nanos)
+/// A wall-clock time in whole nanoseconds since the UNIX epoch: how the cached path compares
+/// times, in one integer comparison with no `SystemTime` arithmetic. Saturates at both ends
+/// (before 1970 is 0, after the year 2554 the largest value), which keeps the order of any two
+/// times a token can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct UnixNanos(u64);
+
+impl UnixNanos {
+    /// The UNIX epoch: what a rejected token counts as expired at.
+    pub(crate) const EPOCH: Self = Self(0);
+
+    /// The wall clock as of its last tick: at most a tick (a few milliseconds) behind
+    /// [`SystemTime::now`], and several times cheaper to read.
+    ///
+    /// For the one clock read of a request that finds its token cached, where a token counts
+    /// as expired at least a second early anyway; every other decision reads
+    /// [`SystemTime::now`].
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn coarse_now() -> Self {
+        use rustix::time::{ClockId, clock_gettime};
+        let now = clock_gettime(ClockId::RealtimeCoarse);
+        match (u64::try_from(now.tv_sec), u64::try_from(now.tv_nsec)) {
+            (Ok(seconds), Ok(nanos)) => Self(
+                seconds
+                    .saturating_mul(NANOS_PER_SECOND)
+                    .saturating_add(nanos),
+            ),
+            // A clock set before 1970: left to the standard library.
+            _ => SystemTime::now().into(),
         }
-        // A clock set before 1970: left to the standard library.
-        _ => SystemTime::now(),
+    }
+
+    /// The wall clock: where no cheaper clock is known, [`SystemTime::now`] itself.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub(crate) fn coarse_now() -> Self {
+        SystemTime::now().into()
     }
 }
 
-/// The wall clock: where no cheaper clock is known, [`SystemTime::now`] itself.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn coarse_now() -> SystemTime {
-    SystemTime::now()
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+impl From<SystemTime> for UnixNanos {
+    fn from(time: SystemTime) -> Self {
+        let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Self(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+    }
 }
 
 /// `time` in whole UNIX seconds, rounded down: how times are put in JWT claims.
@@ -91,15 +115,31 @@ mod tests {
     #[test]
     fn the_coarse_clock_is_at_most_a_tick_behind_the_precise_one() {
         for _ in 0..1_000 {
-            let before = SystemTime::now();
-            let coarse = coarse_now();
-            let after = SystemTime::now();
+            let before = UnixNanos::from(SystemTime::now());
+            let coarse = UnixNanos::coarse_now();
+            let after = UnixNanos::from(SystemTime::now());
             assert!(coarse <= after, "ahead of the clock");
             // A tick is 1 to 10 ms on Linux (HZ 1000 to 100); 50 ms leaves room for a
             // preempted thread between the reads.
-            let lag = before.duration_since(coarse).unwrap_or_default();
+            let lag = Duration::from_nanos(before.0.saturating_sub(coarse.0));
             assert!(lag < Duration::from_millis(50), "{lag:?} behind");
         }
+    }
+
+    #[test]
+    fn nanoseconds_since_1970_keep_the_order_of_times_and_saturate_outside_it() {
+        let at = |nanos| UNIX_EPOCH + Duration::from_nanos(nanos);
+        assert_eq!(
+            UnixNanos::from(at(1_700_000_000_123_456_789)).0,
+            1_700_000_000_123_456_789
+        );
+        assert!(UnixNanos::from(at(5)) < UnixNanos::from(at(6)));
+        assert_eq!(
+            UnixNanos::from(UNIX_EPOCH - Duration::from_secs(1)),
+            UnixNanos::EPOCH
+        );
+        let year_9999 = UNIX_EPOCH + Duration::from_secs(LAST_SECOND_OF_9999);
+        assert_eq!(UnixNanos::from(year_9999), UnixNanos(u64::MAX));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use http::HeaderValue;
 
 use crate::endpoint::dpop::proof::ath;
 use crate::error::TokenResponseError;
+use crate::time::UnixNanos;
 use crate::token::{Token, TokenType};
 
 /// The share of a token's lifetime at its end in which it is refreshed ahead, unless
@@ -89,9 +90,9 @@ pub(crate) struct CachedToken {
     /// For a DPoP token, the hash of the token that each proof carries (`ath`).
     pub(crate) ath: Option<Arc<str>>,
     /// From here on, the first request to see the token starts a background refresh.
-    refresh_from: SystemTime,
+    refresh_from: UnixNanos,
     /// From here on, the token counts as expired.
-    stale_at: SystemTime,
+    stale_at: UnixNanos,
 }
 
 impl CachedToken {
@@ -102,8 +103,8 @@ impl CachedToken {
             id: TokenId::next(),
             ath: (token.token_type() == TokenType::Dpop)
                 .then(|| ath(token.access_token().secret()).into()),
-            refresh_from: timing.refresh_from(&token, stale_at),
-            stale_at,
+            refresh_from: timing.refresh_from(&token, stale_at).into(),
+            stale_at: stale_at.into(),
             token,
         })
     }
@@ -118,13 +119,13 @@ impl CachedToken {
     }
 
     /// Whether the token may be used at `now`.
-    pub(crate) fn is_fresh_at(&self, now: SystemTime) -> bool {
-        now < self.stale_at
+    pub(crate) fn is_fresh_at(&self, now: impl Into<UnixNanos>) -> bool {
+        now.into() < self.stale_at
     }
 
     /// Whether the token is in its refresh window at `now` (and should be replaced soon).
-    pub(crate) fn is_due_at(&self, now: SystemTime) -> bool {
-        now >= self.refresh_from
+    pub(crate) fn is_due_at(&self, now: impl Into<UnixNanos>) -> bool {
+        now.into() >= self.refresh_from
     }
 
     /// Whether the server still takes the token at `now`: not rejected, not really expired,
@@ -140,13 +141,13 @@ impl CachedToken {
             header: self.header.clone(),
             id: self.id,
             ath: self.ath.clone(),
-            refresh_from: SystemTime::UNIX_EPOCH,
-            stale_at: SystemTime::UNIX_EPOCH,
+            refresh_from: UnixNanos::EPOCH,
+            stale_at: UnixNanos::EPOCH,
         }
     }
 
     pub(crate) fn is_rejected(&self) -> bool {
-        self.stale_at == SystemTime::UNIX_EPOCH
+        self.stale_at == UnixNanos::EPOCH
     }
 }
 

@@ -32,7 +32,7 @@ use crate::endpoint::TokenEndpoint;
 use crate::error::Error;
 use crate::stats::{Counters, count};
 use crate::storage::{StorageError, StorageKey, TokenStorage};
-use crate::time::{coarse_now, http_date};
+use crate::time::{UnixNanos, http_date};
 
 type FlightResult = Result<Arc<CachedToken>, Error>;
 
@@ -118,11 +118,11 @@ impl TokenCache {
     /// for [`replace`](Self::replace).
     pub(crate) fn cached<T>(self: &Arc<Self>, take: impl FnOnce(&Local) -> T) -> Result<T, Miss> {
         // A tick behind at most, where a token counts as expired a second early at least.
-        let now = coarse_now();
+        let now = UnixNanos::coarse_now();
         self.current.read(|current| match current {
             Some(local) if local.token.is_fresh_at(now) => {
                 if local.token.is_due_at(now) {
-                    self.refresh_ahead(&local.token, now);
+                    self.refresh_ahead(&local.token, SystemTime::now());
                 }
                 self.counters.memory_hits.add();
                 Ok(take(local))
