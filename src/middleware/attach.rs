@@ -79,10 +79,15 @@ impl AttachRules {
     /// Whether `request` gets a token (and a replay after a 401).
     pub(crate) fn applies_to(&self, request: &Request) -> bool {
         let url = request.url();
-        let transport_ok = match url.scheme() {
-            "https" => true,
-            "http" => self.allow_insecure_http || url.host().is_some_and(|h| is_loopback(&h)),
-            _ => false,
+        // A URL's text starts with its scheme, lower-cased, and a colon: two short compares
+        // in place, where `scheme()` slices the text and calls out to compare it.
+        let text = url.as_str().as_bytes();
+        let transport_ok = if text.starts_with(b"https:") {
+            true
+        } else if text.starts_with(b"http:") {
+            self.allow_insecure_http || url.host().is_some_and(|h| is_loopback(&h))
+        } else {
+            false
         };
         transport_ok
             && self
@@ -180,6 +185,8 @@ mod tests {
             "http://notlocalhost/x",
             "http://localhost.example/x",
             "ftp://api.example/x",
+            "httpsx://api.example/x",
+            "http+unix://localhost/x",
         ] {
             assert!(!rules.applies_to(&request(url)), "{url}");
         }
