@@ -36,6 +36,7 @@ impl UnixNanos {
     /// as expired at least a second early anyway; every other decision reads
     /// [`SystemTime::now`].
     #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[inline]
     pub(crate) fn coarse_now() -> Self {
         use rustix::time::{ClockId, clock_gettime};
         let now = clock_gettime(ClockId::RealtimeCoarse);
