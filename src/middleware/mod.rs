@@ -174,8 +174,8 @@ impl ClientCredentials {
             // Copied before the token goes on: the replay gets a new one.
             let replay = Replay::of(&request);
             let used = self.attach_fresh_token(&mut request).await?;
-            // In a block of its own, so that the answer is not kept in this future's state
-            // across the await below: an answer that is not a 401 goes back without a copy.
+            // In a block of its own, so that the answer has no place in this future's state
+            // across the await below: every request's future is the smaller for it.
             let after_unauthorized = {
                 let response = next.clone().run(request, extensions).await?;
                 if let Some(dpop) = &self.cache.endpoint.dpop {
