@@ -82,8 +82,7 @@ pub(crate) struct Lent {
 /// A token ready for use: the header is built once, and each check is one comparison.
 pub(crate) struct CachedToken {
     pub(crate) token: Token,
-    /// The `Authorization` header, marked sensitive; each thread reading the token makes a copy
-    /// of its own.
+    /// The `Authorization` header, marked sensitive.
     pub(crate) header: HeaderValue,
     /// This token, among all the tokens of the process; its rejected copy keeps it.
     pub(crate) id: TokenId,
@@ -109,10 +108,10 @@ impl CachedToken {
         })
     }
 
-    /// What a request takes to go out with this token, with `header`, a copy of its header.
-    pub(crate) fn lend(&self, header: &HeaderValue) -> Lent {
+    /// What a request takes to go out with this token.
+    pub(crate) fn lend(&self) -> Lent {
         Lent {
-            header: header.clone(),
+            header: self.header.clone(),
             id: self.id,
             ath: self.ath.clone(),
         }

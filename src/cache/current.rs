@@ -1,92 +1,42 @@
-//! The in-process token: one copy that every thread shares, and each thread's own view of it.
+//! The in-process token: one cell that every thread reads and the rare writer swaps.
 //!
-//! Reading a shared `Arc` costs two locked instructions on a line every thread writes to (an
-//! `arc-swap` guard is taken and given back), and so does cloning one shared header. Nearly
-//! every request reads the token and nearly none changes it, so each thread keeps the `Arc` it
-//! last read and a header of its own, with the version it read, and reads the shared copy again
-//! only when the version has moved on: a plain load of a line that stays in every core's cache
-//! until a token changes.
+//! One `arc-swap` cell and nothing beside it: a read is one load of the cell, so a thread that
+//! has seen a token replaced or rejected can never read the older token again, whichever
+//! thread it runs on next (invariant 3). A per-thread copy of the token and its header saved a
+//! few dozen instructions a request, but a reader could take its copy for current while a
+//! writer stood between changing the token and announcing the change; see the test at the end.
 
-use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwapOption, AsRaw, Guard};
-use http::HeaderValue;
-use thread_local::ThreadLocal;
 
 use crate::cache::cached_token::CachedToken;
 
 /// The current token, `None` before the first fetch.
 pub(crate) struct Current {
     shared: ArcSwapOption<CachedToken>,
-    /// Moved on after every change of `shared`, which a thread's view then no longer matches.
-    version: AtomicU64,
-    views: ThreadLocal<View>,
-}
-
-/// One thread's view: the version it read and what `shared` held then. Alone on its cache lines
-/// (two of them: Intel cores fetch lines in pairs), as the borrow flag is written by every read.
-#[repr(align(128))]
-#[derive(Default)]
-struct View(RefCell<Option<(u64, Option<Local>)>>);
-
-/// The current token as one thread sees it.
-pub(crate) struct Local {
-    pub(crate) token: Arc<CachedToken>,
-    /// This thread's copy of the token's `Authorization` header: each request clones it, and
-    /// its reference count is written by this thread alone.
-    pub(crate) header: HeaderValue,
-}
-
-impl Local {
-    /// `token`, with a copy of its header for the calling thread.
-    fn of(token: Arc<CachedToken>) -> Self {
-        let header = token.header.as_bytes();
-        let header = match HeaderValue::from_bytes(header) {
-            Ok(mut copy) => {
-                copy.set_sensitive(true);
-                copy
-            }
-            // Bytes a header was made of make a header again; the shared one serves otherwise.
-            Err(_) => token.header.clone(),
-        };
-        Self { token, header }
-    }
+    /// Called once a change is made, before the writer returns: where a test pauses a writer.
+    #[cfg(test)]
+    after_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Current {
-    /// No token yet, and no thread's view of it.
+    /// No token yet.
     pub(crate) fn new() -> Self {
         Self {
             shared: ArcSwapOption::empty(),
-            version: AtomicU64::new(0),
-            views: ThreadLocal::new(),
+            #[cfg(test)]
+            after_change: std::sync::OnceLock::new(),
         }
     }
 
-    /// `read` of the current token, through the calling thread's view: no locked instruction,
-    /// and nothing written that another thread reads, unless the token has changed.
-    pub(crate) fn read<T>(&self, read: impl FnOnce(Option<&Local>) -> T) -> T {
-        // Read before `shared`: a view is never older than the version it carries.
-        let version = self.version.load(Ordering::Acquire);
-        let Ok(mut view) = self.views.get_or_default().0.try_borrow_mut() else {
-            // Only a `read` inside `read` on one thread gets here; the shared copy still serves it.
-            return read(self.shared.load_full().map(Local::of).as_ref());
-        };
-        match &*view {
-            Some((seen, _)) if *seen == version => {}
-            _ => *view = Some((version, self.shared.load_full().map(Local::of))),
-        }
-        read(view.as_ref().and_then(|(_, current)| current.as_ref()))
-    }
-
-    /// The current token, from the shared copy: for the paths that are about to change it.
+    /// The current token, borrowed: no reference count is written, so readers on many cores do
+    /// not contend for one cache line.
     pub(crate) fn load(&self) -> Guard<Option<Arc<CachedToken>>> {
         self.shared.load()
     }
 
-    /// The current token, from the shared copy, as an `Arc` of its own.
+    /// The current token, as an `Arc` of its own.
     #[cfg(test)]
     pub(crate) fn load_full(&self) -> Option<Arc<CachedToken>> {
         self.shared.load_full()
@@ -99,8 +49,10 @@ impl Current {
         new: Option<Arc<CachedToken>>,
     ) {
         self.shared.compare_and_swap(seen, new);
-        // After the change: a thread that reads this version finds the change in `shared`.
-        self.version.fetch_add(1, Ordering::Release);
+        #[cfg(test)]
+        if let Some(pause) = self.after_change.get() {
+            pause();
+        }
     }
 }
 
@@ -110,7 +62,9 @@ mod tests {
 
     use super::*;
     use crate::cache::cached_token::Timing;
+    use crate::time::UnixNanos;
     use crate::token::{AccessToken, Token};
+    use std::sync::atomic::Ordering;
 
     fn cached(secret: &str) -> Arc<CachedToken> {
         let now = SystemTime::now();
@@ -124,12 +78,10 @@ mod tests {
     }
 
     fn secret_read_by(current: &Current) -> Option<String> {
-        current.read(|local| {
-            let local = local?;
-            assert_eq!(local.header, local.token.header);
-            assert!(local.header.is_sensitive());
-            Some(local.token.token.access_token().secret().to_owned())
-        })
+        let current = current.load();
+        let token = current.as_ref()?;
+        assert!(token.header.is_sensitive());
+        Some(token.token.access_token().secret().to_owned())
     }
 
     #[test]
@@ -191,10 +143,37 @@ mod tests {
     }
 
     #[test]
-    fn a_read_inside_a_read_is_served_too() {
-        let current = Current::new();
-        current.compare_and_swap(&None::<Arc<CachedToken>>, Some(cached("t")));
-        let nested = current.read(|_| secret_read_by(&current));
-        assert_eq!(nested.as_deref(), Some("t"));
+    fn a_thread_that_saw_a_token_rejected_never_reads_it_as_fresh_while_the_writer_is_paused() {
+        use std::sync::mpsc;
+
+        let current = Arc::new(Current::new());
+        current.compare_and_swap(&None::<Arc<CachedToken>>, Some(cached("token-1")));
+        assert_eq!(secret_read_by(&current).as_deref(), Some("token-1"));
+        let (paused, is_paused) = mpsc::channel();
+        let (resume, resumed) = mpsc::channel::<()>();
+        let resumed = std::sync::Mutex::new(resumed);
+        let _ = current.after_change.set(Box::new(move || {
+            let _ = paused.send(());
+            let _ = resumed.lock().unwrap().recv();
+        }));
+        let writer = std::thread::spawn({
+            let current = Arc::clone(&current);
+            move || {
+                let seen = current.load_full();
+                let marked = Arc::new(seen.as_ref().unwrap().rejected());
+                current.compare_and_swap(&seen, Some(marked));
+            }
+        });
+        is_paused.recv().unwrap();
+
+        // This thread sees the rejection, as a task that met its own 401 does in
+        // `invalidate_used`, then asks for the current token as its replay does.
+        assert!(current.load().as_ref().unwrap().is_rejected());
+        let now = UnixNanos::coarse_now();
+        let fresh = current.load().as_ref().map(|token| token.is_fresh_at(now));
+
+        resume.send(()).unwrap();
+        writer.join().unwrap();
+        assert_eq!(fresh, Some(false), "the rejected token was read as fresh");
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::cache::cached_token::{CachedToken, Timing};
 use crate::cache::cool_down::CoolDown;
-use crate::cache::current::{Current, Local};
+use crate::cache::current::Current;
 use crate::cache::fault_log::{FaultLog, StorageOperation};
 use crate::cache::refresh_ahead::RefreshAhead;
 use crate::cache::single_flight::SingleFlight;
@@ -106,32 +106,32 @@ impl TokenCache {
     /// While the token endpoint cools down, a token that has not yet expired is used instead.
     #[cfg(test)]
     pub(crate) async fn fresh_token(self: &Arc<Self>) -> FlightResult {
-        match self.cached(|local| Arc::clone(&local.token)) {
+        match self.cached(Arc::clone) {
             Ok(cached) => Ok(cached),
             Err((seen, now)) => self.replace(seen, now).await,
         }
     }
 
     /// `take` of the in-process token when it does not count as expired: the path of nearly
-    /// every request, with no await, and without a write to any line another thread reads
-    /// (the token's reference count, a shared guard). Otherwise what was seen there, and when,
-    /// for [`replace`](Self::replace).
-    pub(crate) fn cached<T>(self: &Arc<Self>, take: impl FnOnce(&Local) -> T) -> Result<T, Miss> {
+    /// every request, with no lock, no await and no reference count written (the token is
+    /// borrowed from the cell). Otherwise what was seen there, and when, for
+    /// [`replace`](Self::replace).
+    pub(crate) fn cached<T>(
+        self: &Arc<Self>,
+        take: impl FnOnce(&Arc<CachedToken>) -> T,
+    ) -> Result<T, Miss> {
         // A tick behind at most, where a token counts as expired a second early at least.
         let now = UnixNanos::coarse_now();
-        self.current.read(|current| match current {
-            Some(local) if local.token.is_fresh_at(now) => {
-                if local.token.is_due_at(now) {
-                    self.refresh_ahead(&local.token, SystemTime::now());
+        match &*self.current.load() {
+            Some(token) if token.is_fresh_at(now) => {
+                if token.is_due_at(now) {
+                    self.refresh_ahead(token, SystemTime::now());
                 }
                 self.counters.memory_hits.add();
-                Ok(take(local))
+                Ok(take(token))
             }
-            seen => Err((
-                seen.map(|local| Arc::clone(&local.token)),
-                SystemTime::now(),
-            )),
-        })
+            seen => Err((seen.clone(), SystemTime::now())),
+        }
     }
 
     /// A token in place of `seen` (none, rejected, or counting as expired): from the storage or

@@ -94,7 +94,7 @@ impl ClientCredentials {
     /// # }
     /// ```
     pub async fn token(&self) -> Result<Token, Error> {
-        match self.cache.cached(|local| local.token.token.clone()) {
+        match self.cache.cached(|cached| cached.token.clone()) {
             Ok(token) => Ok(token),
             Err((seen, now)) => Ok(self.cache.replace(seen, now).await?.token.clone()),
         }
@@ -197,7 +197,7 @@ impl ClientCredentials {
         &self,
         request: &mut Request,
     ) -> reqwest_middleware::Result<TokenId> {
-        match self.cache.cached(|local| local.token.lend(&local.header)) {
+        match self.cache.cached(|cached| cached.lend()) {
             Ok(lent) => self.put_token(request, lent),
             // Boxed: rare, and its state would otherwise make every request's future larger.
             Err(miss) => Box::pin(self.put_replacing_token(request, miss)).await,
@@ -215,7 +215,7 @@ impl ClientCredentials {
             .replace(seen, now)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        self.put_token(request, fetched.lend(&fetched.header))
+        self.put_token(request, fetched.lend())
     }
 
     /// Puts the token `lent` on `request`: its `Authorization` header and, with DPoP, a new
