@@ -65,7 +65,7 @@ pub(crate) struct TokenId(u64);
 
 impl TokenId {
     /// A number no other token of this process has.
-    fn next() -> Self {
+    pub(crate) fn next() -> Self {
         static LAST: AtomicU64 = AtomicU64::new(0);
         Self(LAST.fetch_add(1, Ordering::Relaxed))
     }

@@ -18,13 +18,14 @@ use futures_util::future::BoxFuture;
 use http::{Extensions, StatusCode, header::AUTHORIZATION};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
+use tokio::time::Instant;
 
 use crate::cache::cached_token::{Lent, TokenId};
 use crate::cache::{Miss, TokenCache};
 use crate::endpoint::dpop::proof::DPOP;
 use crate::error::Error;
 use crate::middleware::attach::AttachRules;
-use crate::middleware::refusals::FreshTokenRefusals;
+use crate::middleware::refusals::RefusalPace;
 use crate::middleware::replay::Replay;
 use crate::stats::Stats;
 use crate::token::Token;
@@ -48,7 +49,7 @@ pub struct ClientCredentials {
 #[derive(Debug)]
 struct RequestSide {
     attach: AttachRules,
-    refusals: FreshTokenRefusals,
+    refusals: RefusalPace,
 }
 
 impl ClientCredentials {
@@ -57,7 +58,7 @@ impl ClientCredentials {
             cache: Arc::new(cache),
             requests: Arc::new(RequestSide {
                 attach,
-                refusals: FreshTokenRefusals::default(),
+                refusals: RefusalPace::default(),
             }),
         }
     }
@@ -205,11 +206,25 @@ impl ClientCredentials {
     }
 
     /// Puts on `request` a token in place of the one `miss` saw; which token it put there.
+    /// While the API refuses even the tokens replays get, a refused token is replaced only at
+    /// the pace `refusals` sets: the request waits for that fetch.
     async fn put_replacing_token(
         &self,
         request: &mut Request,
-        (seen, now): Miss,
+        mut miss: Miss,
     ) -> reqwest_middleware::Result<TokenId> {
+        if miss.0.as_ref().is_some_and(|seen| seen.is_rejected())
+            && let Some(until) = self.requests.refusals.wait_until(Instant::now())
+        {
+            tracing::debug!(key = %self.cache.key, "the API refused a replay's token lately; waiting for the next token fetch");
+            tokio::time::sleep_until(until).await;
+            // Another request may have fetched the token meanwhile.
+            match self.cache.cached(|cached| cached.lend()) {
+                Ok(lent) => return self.put_token(request, lent),
+                Err(again) => miss = again,
+            }
+        }
+        let (seen, now) = miss;
         let fetched = self
             .cache
             .replace(seen, now)

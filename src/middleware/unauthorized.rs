@@ -1,16 +1,15 @@
 //! After a 401 from the API: a new token and one replay, or the 401 to the caller, and why.
 
-use std::time::SystemTime;
-
 use http::{Extensions, StatusCode};
 use reqwest::Response;
 use reqwest_middleware::Next;
+use tokio::time::Instant;
 
 use crate::cache::cached_token::TokenId;
 use crate::endpoint::dpop::proof::asks_for_nonce;
 use crate::middleware::ClientCredentials;
 use crate::middleware::attach::answered_where_sent;
-use crate::middleware::refusals::REMEMBERED_FOR;
+use crate::middleware::refusals::{FIRST_PACE, LONGEST_PACE};
 use crate::middleware::replay::{Recalled, Replay};
 use crate::stats::count;
 
@@ -49,15 +48,7 @@ impl ClientCredentials {
             count(&self.cache.counters.replays);
             return next.run(replay, extensions).await;
         }
-        if self.requests.refusals.in_force(SystemTime::now()) {
-            tracing::debug!(
-                key = %self.cache.key,
-                "the API answered 401, as it did to a token fetched just now: the 401 goes to \
-                 the caller, with no new token fetched"
-            );
-            return Ok(response);
-        }
-        // Replayed or not, the rejected token must not serve the next request.
+        // Replayed or not, the refused token must not serve another request.
         self.cache.invalidate_used(used).await;
         let Some(mut replay) = request else {
             tracing::warn!(
@@ -69,21 +60,37 @@ impl ClientCredentials {
         };
 
         tracing::debug!(key = %self.cache.key, "the API answered 401; replaying once with a new token");
-        self.attach_fresh_token(&mut replay).await?;
+        let replayed_with = self.attach_fresh_token(&mut replay).await?;
+        if replayed_with == used {
+            // Unreachable while the cache keeps its invariants; the promise not to send a
+            // refused token again does not rest on that.
+            tracing::warn!(key = %self.cache.key, "no other token than the refused one could be had; the 401 goes to the caller");
+            return Ok(response);
+        }
         count(&self.cache.counters.replays);
         let replayed_to = replay.url().clone();
         let replayed = next.run(replay, extensions).await?;
-        if replayed.status() == StatusCode::UNAUTHORIZED
-            && answered_where_sent(&replayed_to, replayed.url())
-            && self.requests.refusals.remember(SystemTime::now())
+        if replayed.status() != StatusCode::UNAUTHORIZED
+            || !answered_where_sent(&replayed_to, replayed.url())
+        {
+            self.requests.refusals.accepted();
+            return Ok(replayed);
+        }
+        self.cache.invalidate_used(replayed_with).await;
+        if self
+            .requests
+            .refusals
+            .refused(replayed_with, Instant::now())
         {
             tracing::warn!(
                 key = %self.cache.key,
-                "the API refused a token fetched just now: it does not take this client's tokens. \
-                 Check the audience, the resource (RFC 8707) and the scope the token is asked \
-                 for, and that the API trusts this authorization server. For the next {} s a \
-                 401 goes to the caller with no new token fetched",
-                REMEMBERED_FOR.as_secs()
+                "the API refused the token a replay got too: it was revoked in flight, or the \
+                 API does not take this client's tokens. Check the audience, the resource \
+                 (RFC 8707) and the scope the token is asked for, and that the API trusts this \
+                 authorization server. While refusals go on, new tokens are fetched at most \
+                 once every {}–{} s",
+                FIRST_PACE.as_secs(),
+                LONGEST_PACE.as_secs()
             );
         }
         Ok(replayed)

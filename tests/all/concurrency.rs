@@ -1,8 +1,9 @@
 //! Many tasks at once: one token call per key, whatever the concurrency.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use httpmock::{HttpMockRequest, MockServer};
+use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use reqwest_alf::{Error, MemoryStorage};
 use tokio::sync::Barrier;
 
@@ -166,4 +167,49 @@ async fn a_hundred_concurrent_401s_make_one_new_token_call() {
         (1..=TASKS).contains(&rejected),
         "{rejected} requests met the 401"
     );
+}
+
+/// An API endpoint `GET /fruits` that takes `token-N` only while N is at least `floor`: raising
+/// the floor revokes every token issued before.
+async fn api_taking_tokens_from(api: &MockServer, floor: Arc<AtomicUsize>) {
+    api.mock_async(move |when, then| {
+        when.method("GET").path("/fruits");
+        then.respond_with(move |request: &HttpMockRequest| {
+            let number = request
+                .headers()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.strip_prefix("Bearer token-"))
+                .and_then(|n| n.parse::<usize>().ok());
+            let status = match number {
+                Some(n) if n >= floor.load(Ordering::SeqCst) => 200,
+                _ => 401,
+            };
+            HttpMockResponse::builder().status(status).build()
+        });
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn storms_of_401s_on_many_threads_are_all_replayed_with_one_new_token_each() {
+    const ROUNDS: usize = 20;
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
+    let floor = Arc::new(AtomicUsize::new(1));
+    api_taking_tokens_from(&api, floor.clone()).await;
+    let credentials = support::builder(&auth).build().unwrap();
+    credentials.token().await.unwrap();
+    let client = support::client(credentials);
+
+    for round in 1..=ROUNDS {
+        // Every token issued so far is revoked: each request meets its 401 with the token it
+        // holds, and all of them at once.
+        floor.store(token_calls.get() + 1, Ordering::SeqCst);
+        let outcomes = send_together(client.clone(), api.url("/fruits")).await;
+        let refused = outcomes.iter().filter(|o| !matches!(o, Ok(200))).count();
+        assert_eq!(refused, 0, "round {round}: {outcomes:?}");
+        assert_eq!(token_calls.get(), 1 + round, "round {round}: one new token");
+    }
 }
