@@ -1,9 +1,12 @@
 //! One operation in flight at a time; callers that arrive meanwhile wait for its result.
 //!
-//! The operation is a shared future polled by its callers, not a spawned task: if every caller
-//! gives up (their requests are dropped), it is dropped with them; if only the first caller gives
-//! up, the others carry it on. A finished operation is never joined again, so a failure is
-//! reported to those who waited for it and the next caller starts afresh.
+//! The operation is a shared future that its callers wait on, and that a task of its own drives
+//! to its end where a Tokio runtime runs: a fetch that has started stores its token and gives
+//! back its refresh lease even if every caller gave up (a deadline passed, a request was
+//! dropped), so the next callers find its token instead of a lease no one holds. Outside a
+//! runtime its callers alone drive it, and it is dropped with the last of them. A finished
+//! operation is never joined again, so a failure is reported to those who waited for it and
+//! the next caller starts afresh.
 
 use std::future::Future;
 use std::sync::{Mutex, PoisonError};
@@ -48,6 +51,9 @@ where
         }
         let flight = start().boxed().shared();
         *running = flight.downgrade();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(flight.clone().map(drop));
+        }
         flight
     }
 }
@@ -176,23 +182,51 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_flight_whose_callers_all_gave_up_is_started_afresh() {
+    async fn a_flight_whose_callers_all_gave_up_runs_to_its_end() {
         let flights = Arc::new(SingleFlight::<u32>::new());
         let (started, has_started) = oneshot::channel::<()>();
+        let (release, released) = oneshot::channel::<()>();
+        let (finished, has_finished) = oneshot::channel::<()>();
         let abandoned = tokio::spawn({
             let flights = flights.clone();
             async move {
                 flights
                     .run(move || async move {
                         let _ = started.send(());
-                        std::future::pending::<u32>().await
+                        let _ = released.await;
+                        let _ = finished.send(());
+                        5
                     })
                     .await
             }
         });
         has_started.await.unwrap();
         abandoned.abort();
-        let _ = abandoned.await;
-        assert_eq!(flights.run(|| async { 5 }).await, 5);
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+
+        release.send(()).unwrap();
+        has_finished
+            .await
+            .expect("the flight ran on without its caller");
+        // Finished, it is not joined again: the next caller starts afresh.
+        while flights.join().is_some() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(flights.run(|| async { 6 }).await, 6);
+    }
+
+    #[test]
+    fn outside_a_runtime_a_flight_whose_callers_all_gave_up_is_started_afresh() {
+        let flights = SingleFlight::<u32>::new();
+        let abandoned = flights.run(|| std::future::pending::<u32>());
+        let waker = futures_util::task::noop_waker();
+        let mut context = std::task::Context::from_waker(&waker);
+        let mut abandoned = Box::pin(abandoned);
+        assert!(abandoned.as_mut().poll(&mut context).is_pending());
+        drop(abandoned);
+        let next = Box::pin(flights.run(|| async { 5 }))
+            .as_mut()
+            .poll(&mut context);
+        assert_eq!(next, std::task::Poll::Ready(5));
     }
 }

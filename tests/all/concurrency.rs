@@ -213,3 +213,45 @@ async fn storms_of_401s_on_many_threads_are_all_replayed_with_one_new_token_each
         assert_eq!(token_calls.get(), 1 + round, "round {round}: one new token");
     }
 }
+
+/// A caller that gives up while its token is being fetched (a deadline, a dropped request)
+/// leaves the fetch running: it stores its token and gives back its refresh lease, and the
+/// next caller gets that token rather than wait for a lease no one holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_whose_caller_gave_up_still_serves_the_next_one() {
+    let auth = MockServer::start_async().await;
+    let api = MockServer::start_async().await;
+    let (gate, token_calls) = (Gate::default(), Counter::default());
+    let (held, counter) = (gate.clone(), token_calls.clone());
+    auth.mock_async(move |when, then| {
+        when.method("POST").path(TOKEN_PATH);
+        then.respond_with(move |_: &HttpMockRequest| {
+            let n = counter.bump();
+            held.wait();
+            support::json_response(200, &support::token_json(&format!("token-{n}"), Some(3600)))
+        });
+    })
+    .await;
+    let fruits = support::api_accepting(&api, "token-1").await;
+    let client = support::client(support::builder(&auth).build().unwrap());
+
+    let gave_up = tokio::spawn({
+        let (client, url) = (client.clone(), api.url("/fruits"));
+        async move { client.get(url).send().await }
+    });
+    while token_calls.get() == 0 {
+        tokio::task::yield_now().await;
+    }
+    gave_up.abort();
+    assert!(gave_up.await.unwrap_err().is_cancelled());
+    gate.open();
+
+    let response = client.get(api.url("/fruits")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        token_calls.get(),
+        1,
+        "the abandoned fetch's token served the next caller"
+    );
+    fruits.assert_calls_async(1).await;
+}
