@@ -100,10 +100,15 @@
 //! - **Replay after 401.** Only requests whose body can be cloned are replayed, and only once.
 //!   A streaming body cannot be sent twice: its 401 goes to the caller (with a `tracing`
 //!   warning), and the next request gets a new token. A 401 makes the middleware forget only
-//!   the token that was rejected: a token another task fetched meanwhile is kept. When the
-//!   API refuses even the token fetched for the replay, it does not take this client's tokens
+//!   the token that was rejected: a token another task fetched meanwhile is kept, and a token
+//!   the API refused is never sent again. A task that has seen a token replaced or rejected
+//!   never gets that token, or an older one, from the cache. When the API refuses the replay's
+//!   token too, that token was revoked in flight or the API does not take this client's tokens
 //!   (audience, [`resource`](ClientCredentialsBuilder::resource) or scope): one warning says
-//!   so, and for the next 30 s a 401 goes to the caller with no new token fetched.
+//!   so, the replay's 401 goes to the caller, and from then on the tokens that replace refused
+//!   ones are fetched at most once a second, an interval that doubles with each further token
+//!   refused, up to 30 s, and ends at the first replay the API accepts. Requests that need such
+//!   a token meanwhile wait for the interval's end and share its one fetch.
 //! - **A failing token endpoint.** When a token counts as expired (inside its expiry margin)
 //!   but has not really expired, and getting a new one fails (5xx, a time-out, no connection,
 //!   an unusable answer, a rate limit), the current token keeps serving until it expires, with

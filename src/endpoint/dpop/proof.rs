@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http_auth::parser::ChallengeParser;
 use jsonwebtoken::Header;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -92,19 +93,21 @@ impl DpopProofs {
     }
 }
 
-/// Whether a resource server's 401 asks for a proof with its nonce: `WWW-Authenticate: DPoP
-/// error="use_dpop_nonce"` (RFC 9449 §9).
+/// Whether a resource server's 401 asks for a proof with its nonce: a `DPoP` challenge whose
+/// `error` is `use_dpop_nonce` (RFC 9449 §9), among any others in any `WWW-Authenticate` field
+/// (a field may hold several challenges, and proxies merge fields: RFC 9110 §11.6.1). What
+/// cannot be parsed asks for nothing.
 pub(crate) fn asks_for_nonce(headers: &HeaderMap) -> bool {
     headers
         .get_all(http::header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .any(|value| {
-            let value = value.trim_start();
-            value
-                .get(..5)
-                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("dpop "))
-                && value.contains("use_dpop_nonce")
+        .flat_map(|value| ChallengeParser::new(value).map_while(Result::ok))
+        .any(|challenge| {
+            challenge.scheme.eq_ignore_ascii_case("DPoP")
+                && challenge.params.iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("error") && value.to_unescaped() == "use_dpop_nonce"
+                })
         })
 }
 
@@ -207,6 +210,31 @@ mod tests {
         assert!(!asks_for_nonce(&headers(
             r#"Bearer error="use_dpop_nonce""#
         )));
+        // Several challenges in one field, as a proxy merges them.
+        assert!(asks_for_nonce(&headers(
+            r#"Bearer realm="api", DPoP error="use_dpop_nonce""#
+        )));
+        assert!(asks_for_nonce(&headers(
+            r#"Bearer realm="api", error="invalid_token", DPoP algs="ES256", error=use_dpop_nonce"#
+        )));
+        assert!(!asks_for_nonce(&headers(
+            r#"Bearer error="invalid_token", DPoP algs="ES256 EdDSA""#
+        )));
+        // The words alone, elsewhere than in a DPoP challenge's error, ask for nothing.
+        assert!(!asks_for_nonce(&headers(
+            r#"DPoP error="invalid_token", error_description="not a use_dpop_nonce case""#
+        )));
+        assert!(!asks_for_nonce(&headers(
+            r#"Bearer error="use_dpop_nonce", DPoP realm="api""#
+        )));
+        assert!(!asks_for_nonce(&headers(r#"DPoP error="use_dpop_nonce"#)));
+        // Two fields: the second one asks.
+        let mut two = headers(r#"Bearer error="invalid_token""#);
+        two.append(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"DPoP error="use_dpop_nonce""#),
+        );
+        assert!(asks_for_nonce(&two));
     }
 
     #[test]
