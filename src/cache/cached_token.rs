@@ -82,7 +82,8 @@ pub(crate) struct Lent {
 /// A token ready for use: the header is built once, and each check is one comparison.
 pub(crate) struct CachedToken {
     pub(crate) token: Token,
-    /// The `Authorization` header, marked sensitive.
+    /// The `Authorization` header, marked sensitive; requests take the copy of it their thread
+    /// keeps.
     pub(crate) header: HeaderValue,
     /// This token, among all the tokens of the process; its rejected copy keeps it.
     pub(crate) id: TokenId,
@@ -108,10 +109,10 @@ impl CachedToken {
         })
     }
 
-    /// What a request takes to go out with this token.
-    pub(crate) fn lend(&self) -> Lent {
+    /// What a request takes to go out with this token, with `header`, a copy of its header.
+    pub(crate) fn lend(&self, header: HeaderValue) -> Lent {
         Lent {
-            header: self.header.clone(),
+            header,
             id: self.id,
             ath: self.ath.clone(),
         }

@@ -134,6 +134,11 @@ impl TokenCache {
         }
     }
 
+    /// `token`'s `Authorization` header, from the calling thread's copy of it.
+    pub(crate) fn header_of(&self, token: &CachedToken) -> http::HeaderValue {
+        self.current.header_of(token)
+    }
+
     /// A token in place of `seen` (none, rejected, or counting as expired): from the storage or
     /// the token endpoint, one fetch at a time.
     pub(crate) async fn replace(

@@ -198,7 +198,10 @@ impl ClientCredentials {
         &self,
         request: &mut Request,
     ) -> reqwest_middleware::Result<TokenId> {
-        match self.cache.cached(|cached| cached.lend()) {
+        match self
+            .cache
+            .cached(|cached| cached.lend(self.cache.header_of(cached)))
+        {
             Ok(lent) => self.put_token(request, lent),
             // Boxed: rare, and its state would otherwise make every request's future larger.
             Err(miss) => Box::pin(self.put_replacing_token(request, miss)).await,
@@ -219,7 +222,10 @@ impl ClientCredentials {
             tracing::debug!(key = %self.cache.key, "the API refused a replay's token lately; waiting for the next token fetch");
             tokio::time::sleep_until(until).await;
             // Another request may have fetched the token meanwhile.
-            match self.cache.cached(|cached| cached.lend()) {
+            match self
+                .cache
+                .cached(|cached| cached.lend(self.cache.header_of(cached)))
+            {
                 Ok(lent) => return self.put_token(request, lent),
                 Err(again) => miss = again,
             }
@@ -230,7 +236,7 @@ impl ClientCredentials {
             .replace(seen, now)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        self.put_token(request, fetched.lend())
+        self.put_token(request, fetched.lend(self.cache.header_of(&fetched)))
     }
 
     /// Puts the token `lent` on `request`: its `Authorization` header and, with DPoP, a new

@@ -252,14 +252,15 @@ impl TokenUses {
     }
 }
 
-/// A token issued 950 s ago that expires in 50 s: fresh (with the default 30 s margin), and
-/// in its refresh window wherever a middleware's refresh starts in it (750 s to 915 s).
+/// A token issued 9 500 s ago that expires in 500 s: fresh (with the default 30 s margin) for
+/// far longer than any test takes on a loaded machine, and in its refresh window wherever a
+/// middleware's refresh starts in it (7 470 s to 9 345 s).
 pub fn token_in_its_refresh_window(value: &str) -> Token {
     let now = SystemTime::now();
     Token::new(
         AccessToken::new(value),
-        now - Duration::from_secs(950),
-        now + Duration::from_secs(50),
+        now - Duration::from_secs(9_500),
+        now + Duration::from_secs(500),
     )
 }
 
