@@ -64,10 +64,13 @@
 //!   its result. So do requests through different [`ClientCredentials`] with the same settings
 //!   given the same storage (clones of one [`MemoryStorage`], or a `RedisStorage` on one Redis
 //!   from any number of processes), through the storage's refresh lease. A failed fetch is
-//!   reported to every request that waited for it; the next request tries again. A request
-//!   dropped while it waits does not stop the fetch for the others; when every waiting request
-//!   is dropped, the fetch is dropped with them (its lease, if it held one, runs out after
-//!   [`refresh_lease_ttl`](ClientCredentialsBuilder::refresh_lease_ttl)).
+//!   reported to every request that waited for it; the next request tries again. A fetch that
+//!   has started runs to its end in a Tokio task of its own, even when every request waiting
+//!   for it gave up (a deadline passed, the request was dropped): it stores its token and gives
+//!   back its refresh lease, and the next request gets that token. (Called outside a Tokio
+//!   runtime, through [`ClientCredentials::token`], a fetch is dropped with its last caller,
+//!   and a lease it held runs out after
+//!   [`refresh_lease_ttl`](ClientCredentialsBuilder::refresh_lease_ttl).)
 //! - **Refresh ahead.** In the last quarter of a token's life
 //!   ([`refresh_window`](ClientCredentialsBuilder::refresh_window)) it is replaced in the
 //!   background; no request waits for the token endpoint while a valid token exists. A failed

@@ -29,6 +29,8 @@ mod redis_sentinel;
 mod refresh_ahead;
 mod replay;
 mod retry;
+#[cfg(feature = "redis")]
+mod revocation;
 mod secrets;
 mod stats;
 mod storage;
