@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn outside_a_runtime_a_flight_whose_callers_all_gave_up_is_started_afresh() {
         let flights = SingleFlight::<u32>::new();
-        let abandoned = flights.run(|| std::future::pending::<u32>());
+        let abandoned = flights.run(std::future::pending::<u32>);
         let waker = futures_util::task::noop_waker();
         let mut context = std::task::Context::from_waker(&waker);
         let mut abandoned = Box::pin(abandoned);
