@@ -1,5 +1,4 @@
-//! The in-process token: one cell that every thread reads and the rare writer swaps, and each
-//! thread's copy of its header.
+//! The current token, in one cell every thread reads, and each thread's copy of its header.
 //!
 //! Which token is current is only ever read from the one `arc-swap` cell, so a thread that has
 //! seen a token replaced or rejected can never read the older token again, whichever thread it

@@ -1,15 +1,14 @@
-//! An API that refuses even the token a replay got: new tokens are paced, not fetched per
-//! request.
+//! An API that refuses even a replay's token: new tokens are paced, not fetched per request.
 //!
 //! A replay goes out with a token other than the one the API refused. When the API refuses
 //! that one too, either it was revoked while in flight (a short burst of revocations), or the
 //! API does not take this client's tokens at all (a wrong audience, resource or scope, or an
 //! API that trusts another issuer). A refused token is never used again either way, but the
 //! tokens that replace refused ones are then fetched at most once per interval: one second,
-//! doubled at each further token refused up to [`LONGEST_PACE`], and back to none at the first replay
-//! the API accepts. Requests that need such a token meanwhile wait for the interval's end and
-//! share the one fetch made then, so a burst costs a short wait and a misconfigured client does
-//! not spend the token quota a request at a time.
+//! doubled at each further token refused up to [`LONGEST_PACE`], and back to none at the first
+//! replay the API accepts. Requests that need such a token meanwhile wait for the interval's
+//! end and share the one fetch made then, so a burst costs a short wait and a misconfigured
+//! client does not spend the token quota a request at a time.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;

@@ -1,7 +1,8 @@
-//! A fleet on one `redis-server` whose API keeps revoking every token issued so far: a request
-//! whose token is refused is replayed with a newer one, only a replay whose own token was
-//! revoked in flight brings its caller a 401, and no instance sends a token it has already seen
-//! refused.
+//! A fleet whose API keeps revoking tokens: 401s to callers only from replays revoked in flight.
+//!
+//! The fleet shares one `redis-server`. A request whose token is refused is replayed with a
+//! newer one, only a replay whose own token was revoked in flight brings its caller a 401, and
+//! no instance sends a token it has already seen refused.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
