@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use httpmock::{HttpMockRequest, MockServer};
 use reqwest_alf::{Error, MemoryStorage};
 use tokio::sync::Barrier;
 
@@ -169,28 +169,6 @@ async fn a_hundred_concurrent_401s_make_one_new_token_call() {
     );
 }
 
-/// An API endpoint `GET /fruits` that takes `token-N` only while N is at least `floor`: raising
-/// the floor revokes every token issued before.
-async fn api_taking_tokens_from(api: &MockServer, floor: Arc<AtomicUsize>) {
-    api.mock_async(move |when, then| {
-        when.method("GET").path("/fruits");
-        then.respond_with(move |request: &HttpMockRequest| {
-            let number = request
-                .headers()
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer token-"))
-                .and_then(|n| n.parse::<usize>().ok());
-            let status = match number {
-                Some(n) if n >= floor.load(Ordering::SeqCst) => 200,
-                _ => 401,
-            };
-            HttpMockResponse::builder().status(status).build()
-        });
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn storms_of_401s_on_many_threads_are_all_replayed_with_one_new_token_each() {
     const ROUNDS: usize = 20;
@@ -198,7 +176,7 @@ async fn storms_of_401s_on_many_threads_are_all_replayed_with_one_new_token_each
     let api = MockServer::start_async().await;
     let (_, token_calls) = support::numbered_tokens(&auth, Some(3600)).await;
     let floor = Arc::new(AtomicUsize::new(1));
-    api_taking_tokens_from(&api, floor.clone()).await;
+    support::api_taking_tokens_from(&api, floor.clone()).await;
     let credentials = support::builder(&auth).build().unwrap();
     credentials.token().await.unwrap();
     let client = support::client(credentials);

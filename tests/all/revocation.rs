@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use http::Extensions;
 use http::header::AUTHORIZATION;
-use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use httpmock::{HttpMockRequest, MockServer};
 use reqwest::{Request, Response};
 use reqwest_alf::RedisStorage;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
@@ -132,27 +132,6 @@ impl Middleware for Inside {
     }
 }
 
-/// An API that takes `token-N` only while N is at least `floor`.
-async fn api_taking_tokens_from(api: &MockServer, floor: Arc<AtomicUsize>) {
-    api.mock_async(move |when, then| {
-        when.method("GET").path("/fruits");
-        then.respond_with(move |request: &HttpMockRequest| {
-            let number = request
-                .headers()
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer token-"))
-                .and_then(|n| n.parse::<usize>().ok());
-            let status = match number {
-                Some(n) if n >= floor.load(Ordering::SeqCst) => 200,
-                _ => 401,
-            };
-            HttpMockResponse::builder().status(status).build()
-        });
-    })
-    .await;
-}
-
 /// A token endpoint that hands out `token-1`, `token-2`, …, and revokes every third one as it
 /// hands it out: whoever asked for it, a replay among them, meets a 401 with it. The count of
 /// tokens issued.
@@ -182,7 +161,7 @@ async fn a_fleet_under_constant_revocation_passes_on_only_the_401s_of_replays_re
     );
     let floor = Arc::new(AtomicUsize::new(1));
     let issued = tokens_every_third_revoked_at_once(&auth, floor.clone()).await;
-    api_taking_tokens_from(&api, floor.clone()).await;
+    support::api_taking_tokens_from(&api, floor.clone()).await;
     let instances: Vec<(ClientWithMiddleware, Arc<Witness>)> = (0..INSTANCES)
         .map(|_| {
             let storage = RedisStorage::from_url(&redis.url()).unwrap();

@@ -227,19 +227,38 @@ pub async fn api_counting_by_token(api: &MockServer) -> TokenUses {
     api.mock_async(move |when, then| {
         when.method("GET").path("/fruits");
         then.respond_with(move |request: &HttpMockRequest| {
-            let token = request
-                .headers()
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .unwrap_or_default()
-                .to_owned();
+            let token = bearer_token(request).unwrap_or_default();
             *seen.0.lock().unwrap().entry(token).or_default() += 1;
             HttpMockResponse::builder().status(200).build()
         });
     })
     .await;
     uses
+}
+
+/// The bearer token `request` carries, if any.
+pub fn bearer_token(request: &HttpMockRequest) -> Option<String> {
+    let headers = request.headers();
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    Some(authorization.strip_prefix("Bearer ")?.to_owned())
+}
+
+/// An API endpoint `GET /fruits` that takes `token-N` only while N is at least `floor`: raising
+/// the floor revokes every token numbered below it.
+pub async fn api_taking_tokens_from(api: &MockServer, floor: Arc<AtomicUsize>) {
+    api.mock_async(move |when, then| {
+        when.method("GET").path("/fruits");
+        then.respond_with(move |request: &HttpMockRequest| {
+            let number = bearer_token(request)
+                .and_then(|token| token.strip_prefix("token-")?.parse::<usize>().ok());
+            let status = match number {
+                Some(n) if n >= floor.load(Ordering::SeqCst) => 200,
+                _ => 401,
+            };
+            HttpMockResponse::builder().status(status).build()
+        });
+    })
+    .await;
 }
 
 /// Requests per bearer token, as an API saw them.
