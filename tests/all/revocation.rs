@@ -20,13 +20,36 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use crate::support::redis_server::RedisServer;
 use crate::support::{self, Counter};
 
-const INSTANCES: usize = 8;
 const TASKS_PER_INSTANCE: usize = 4;
-/// Revocations, one every `REVOKED_EVERY`; the requests go on until the last, and a task sends
-/// `MOST_REQUESTS_PER_TASK` at the most.
-const REVOCATIONS: usize = 30;
-const REVOKED_EVERY: Duration = Duration::from_millis(50);
-const MOST_REQUESTS_PER_TASK: usize = 20_000;
+/// The requests go on until the last revocation and quiet spell, a task sending this many at
+/// the most.
+const MOST_REQUESTS_PER_TASK: usize = 200_000;
+
+/// How hard and how long the API revokes.
+struct Revocations {
+    instances: usize,
+    /// Every token issued so far is revoked this often…
+    every: Duration,
+    /// … this many times in a round…
+    per_round: usize,
+    /// … followed by this long without a revocation…
+    quiet: Duration,
+    /// … this many rounds over.
+    rounds: usize,
+    /// Whether every third token is revoked as it is handed out, so that replays meet
+    /// revocations in flight for sure.
+    every_third_at_once: bool,
+}
+
+/// What the callers and the instances saw, summed over the fleet.
+#[derive(Debug)]
+struct Seen {
+    requests: usize,
+    tokens_issued: usize,
+    callers_refused: usize,
+    replays_refused: usize,
+    sent_again: usize,
+}
 
 /// What one instance's requests met, seen on both sides of its `ClientCredentials`.
 ///
@@ -132,17 +155,21 @@ impl Middleware for Inside {
     }
 }
 
-/// A token endpoint that hands out `token-1`, `token-2`, …, and revokes every third one as it
-/// hands it out: whoever asked for it, a replay among them, meets a 401 with it. The count of
-/// tokens issued.
-async fn tokens_every_third_revoked_at_once(auth: &MockServer, floor: Arc<AtomicUsize>) -> Counter {
+/// A token endpoint that hands out `token-1`, `token-2`, …, and with `every_third_at_once`
+/// revokes every third one as it hands it out: whoever asked for it, a replay among them, meets
+/// a 401 with it. The count of tokens issued.
+async fn numbered_tokens(
+    auth: &MockServer,
+    floor: Arc<AtomicUsize>,
+    every_third_at_once: bool,
+) -> Counter {
     let issued = Counter::default();
     let counter = issued.clone();
     auth.mock_async(move |when, then| {
         when.method("POST").path(support::TOKEN_PATH);
         then.respond_with(move |_: &HttpMockRequest| {
             let n = counter.bump();
-            if n % 3 == 0 {
+            if every_third_at_once && n % 3 == 0 {
                 floor.fetch_max(n + 1, Ordering::SeqCst);
             }
             support::json_response(200, &support::token_json(&format!("token-{n}"), Some(3600)))
@@ -152,17 +179,18 @@ async fn tokens_every_third_revoked_at_once(auth: &MockServer, floor: Arc<Atomic
     issued
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_fleet_under_constant_revocation_passes_on_only_the_401s_of_replays_revoked_in_flight() {
+/// A fleet of `revocations.instances` on one `redis-server`, each sending requests from
+/// `TASKS_PER_INSTANCE` tasks while the API revokes as `revocations` says; what they saw.
+async fn fleet_under(revocations: &Revocations) -> Seen {
     let redis = RedisServer::start().await;
     let (auth, api) = (
         MockServer::start_async().await,
         MockServer::start_async().await,
     );
     let floor = Arc::new(AtomicUsize::new(1));
-    let issued = tokens_every_third_revoked_at_once(&auth, floor.clone()).await;
+    let issued = numbered_tokens(&auth, floor.clone(), revocations.every_third_at_once).await;
     support::api_taking_tokens_from(&api, floor.clone()).await;
-    let instances: Vec<(ClientWithMiddleware, Arc<Witness>)> = (0..INSTANCES)
+    let instances: Vec<(ClientWithMiddleware, Arc<Witness>)> = (0..revocations.instances)
         .map(|_| {
             let storage = RedisStorage::from_url(&redis.url()).unwrap();
             let credentials = support::builder(&auth).storage(storage).build().unwrap();
@@ -177,16 +205,25 @@ async fn a_fleet_under_constant_revocation_passes_on_only_the_401s_of_replays_re
         .collect();
 
     let done = Arc::new(AtomicBool::new(false));
-    let revoker = tokio::spawn({
+    let revoker = {
         let (floor, issued, done) = (floor.clone(), issued.clone(), done.clone());
-        async move {
-            for _ in 0..REVOCATIONS {
-                tokio::time::sleep(REVOKED_EVERY).await;
-                floor.fetch_max(issued.get() + 1, Ordering::SeqCst);
+        let (every, per_round, quiet, rounds) = (
+            revocations.every,
+            revocations.per_round,
+            revocations.quiet,
+            revocations.rounds,
+        );
+        tokio::spawn(async move {
+            for _ in 0..rounds {
+                for _ in 0..per_round {
+                    tokio::time::sleep(every).await;
+                    floor.fetch_max(issued.get() + 1, Ordering::SeqCst);
+                }
+                tokio::time::sleep(quiet).await;
             }
             done.store(true, Ordering::SeqCst);
-        }
-    });
+        })
+    };
     let url = api.url("/fruits");
     let outcomes = join_all(instances.iter().flat_map(|(client, _)| {
         (0..TASKS_PER_INSTANCE).map(|_| {
@@ -211,20 +248,70 @@ async fn a_fleet_under_constant_revocation_passes_on_only_the_401s_of_replays_re
     );
     let total =
         |count: fn(&Witness) -> usize| -> usize { instances.iter().map(|(_, w)| count(w)).sum() };
-    let callers_refused = total(|w| w.callers_refused.load(Ordering::SeqCst));
-    let replays_refused = total(|w| w.replays_refused.load(Ordering::SeqCst));
-    let sent_again = total(|w| w.sent_again.load(Ordering::SeqCst));
-    assert_eq!(sent_again, 0, "tokens sent again after their refusal");
-    assert_eq!(
-        callers_refused, replays_refused,
-        "every 401 a caller got was a replay's whose token was revoked in flight"
-    );
+    let seen = Seen {
+        requests: statuses.len(),
+        tokens_issued: issued.get(),
+        callers_refused: total(|w| w.callers_refused.load(Ordering::SeqCst)),
+        replays_refused: total(|w| w.replays_refused.load(Ordering::SeqCst)),
+        sent_again: total(|w| w.sent_again.load(Ordering::SeqCst)),
+    };
     assert_eq!(
         statuses.iter().filter(|s| **s == 401).count(),
-        callers_refused
+        seen.callers_refused
     );
+    seen
+}
+
+/// Every promise of the replay under revocation: no token sent again after its refusal, and no
+/// 401 to a caller but a replay's.
+fn assert_kept(seen: &Seen) {
+    assert_eq!(
+        seen.sent_again, 0,
+        "tokens sent again after their refusal: {seen:?}"
+    );
+    assert_eq!(
+        seen.callers_refused, seen.replays_refused,
+        "every 401 a caller got must be a replay's whose token was revoked in flight: {seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_under_constant_revocation_passes_on_only_the_401s_of_replays_revoked_in_flight() {
+    let seen = fleet_under(&Revocations {
+        instances: 8,
+        every: Duration::from_millis(50),
+        per_round: 30,
+        quiet: Duration::ZERO,
+        rounds: 1,
+        every_third_at_once: true,
+    })
+    .await;
+    assert_kept(&seen);
     // The revocations were real: tokens were refused and replaced many times over, replays'
     // tokens among them.
-    assert!(issued.get() >= 3, "{} tokens", issued.get());
-    assert!(replays_refused > 0);
+    assert!(seen.tokens_issued >= 3, "{seen:?}");
+    assert!(seen.replays_refused > 0, "{seen:?}");
+    assert!(seen.callers_refused < seen.requests, "{seen:?}");
+}
+
+/// The soak at full size, some two minutes: 24 instances, the newest token revoked every
+/// 400 ms for 15 s, then 5 s quiet, six rounds over.
+///
+/// ```text
+/// cargo test --all-features --test all -- --ignored --nocapture soak
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a soak of two minutes; run it by name"]
+async fn soak_of_24_instances_under_revocation_every_400_ms() {
+    let seen = fleet_under(&Revocations {
+        instances: 24,
+        every: Duration::from_millis(400),
+        per_round: 38,
+        quiet: Duration::from_secs(5),
+        rounds: 6,
+        every_third_at_once: false,
+    })
+    .await;
+    eprintln!("{seen:?}");
+    assert_kept(&seen);
 }
