@@ -198,14 +198,18 @@ impl ClientCredentials {
         &self,
         request: &mut Request,
     ) -> reqwest_middleware::Result<TokenId> {
-        match self
-            .cache
-            .cached(|cached| cached.lend(self.cache.header_of(cached)))
-        {
+        match self.cached_token() {
             Ok(lent) => self.put_token(request, lent),
             // Boxed: rare, and its state would otherwise make every request's future larger.
             Err(miss) => Box::pin(self.put_replacing_token(request, miss)).await,
         }
+    }
+
+    /// What a request takes of the in-process token, with the calling thread's copy of its
+    /// header, when the token does not count as expired; otherwise what was seen there.
+    fn cached_token(&self) -> Result<Lent, Miss> {
+        self.cache
+            .cached(|cached| cached.lend(self.cache.header_of(cached)))
     }
 
     /// Puts on `request` a token in place of the one `miss` saw; which token it put there.
@@ -222,10 +226,7 @@ impl ClientCredentials {
             tracing::debug!(key = %self.cache.key, "the API refused a replay's token lately; waiting for the next token fetch");
             tokio::time::sleep_until(until).await;
             // Another request may have fetched the token meanwhile.
-            match self
-                .cache
-                .cached(|cached| cached.lend(self.cache.header_of(cached)))
-            {
+            match self.cached_token() {
                 Ok(lent) => return self.put_token(request, lent),
                 Err(again) => miss = again,
             }
