@@ -98,6 +98,13 @@ pub enum ConfigError {
          path: {0}"
     )]
     InvalidAuth0Domain(String),
+    /// The base URL given to [`ClientCredentials::auth0_at`](crate::ClientCredentials::auth0_at)
+    /// is not one.
+    #[error(
+        "the Auth0 base URL must be like https://tenant.eu.auth0.com or http://127.0.0.1:8080, \
+         without a query: {0}"
+    )]
+    InvalidAuth0BaseUrl(String),
     /// The private key for `private_key_jwt` cannot sign client assertions.
     #[error("the private key cannot be used: {0}")]
     InvalidPrivateKey(&'static str),

@@ -47,19 +47,66 @@ impl ClientCredentials {
         client_secret: impl Into<String>,
     ) -> ClientCredentialsBuilder {
         match validated_domain(domain.as_ref()) {
-            Ok(domain) => ClientCredentialsBuilder::new(
-                format!("https://{domain}/oauth/token"),
-                client_id,
-                client_secret,
-            )
-            .auth_method(AuthMethod::ClientSecretPost)
-            .default_expires_in(Self::AUTH0_DEFAULT_EXPIRES_IN)
-            .assertion_audience(format!("https://{domain}/")),
+            Ok(domain) => Self::auth0_at(format!("https://{domain}"), client_id, client_secret),
             Err(error) => {
                 ClientCredentialsBuilder::new("", client_id, client_secret).preset_error(error)
             }
         }
     }
+
+    /// The [Auth0 preset](Self::auth0) for a tenant reached at `base_url` rather than at
+    /// `https://{domain}`: an Auth0 mock on this machine (`http://127.0.0.1:8080`), or a
+    /// gateway that serves the tenant under a path (`https://gateway.example/auth0`). The
+    /// token endpoint is `{base_url}/oauth/token` and client assertions are for
+    /// `{base_url}/`; everything else is as [`auth0`](Self::auth0) sets it. Plain `http://`
+    /// is taken for loopback addresses only, unless
+    /// [`allow_insecure_http`](ClientCredentialsBuilder::allow_insecure_http) says otherwise.
+    ///
+    /// A `base_url` that is not a URL, or has a query or a fragment, is reported by
+    /// [`build`](ClientCredentialsBuilder::build) as [`ConfigError::InvalidAuth0BaseUrl`].
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::ClientCredentials;
+    ///
+    /// // An Auth0 mock listening on this machine.
+    /// let auth = ClientCredentials::auth0_at("http://127.0.0.1:8080", "client-id", "client-secret")
+    ///     .audience("https://orders.example/")
+    ///     .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    pub fn auth0_at(
+        base_url: impl AsRef<str>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> ClientCredentialsBuilder {
+        let base = match validated_base_url(base_url.as_ref()) {
+            Ok(base) => base,
+            Err(error) => {
+                return ClientCredentialsBuilder::new("", client_id, client_secret)
+                    .preset_error(error);
+            }
+        };
+        ClientCredentialsBuilder::new(format!("{base}oauth/token"), client_id, client_secret)
+            .auth_method(AuthMethod::ClientSecretPost)
+            .default_expires_in(Self::AUTH0_DEFAULT_EXPIRES_IN)
+            .assertion_audience(base)
+    }
+}
+
+/// The base URL with one `/` at its end, ready for `oauth/token`, or why it cannot be one.
+/// What the token endpoint must be besides (https, or http on loopback; no credentials) is
+/// the builder's check.
+fn validated_base_url(base_url: &str) -> Result<String, ConfigError> {
+    let refuse = |why: String| ConfigError::InvalidAuth0BaseUrl(why);
+    let url = Url::parse(base_url.trim()).map_err(|error| refuse(error.to_string()))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse(format!(
+            "{:?} has a query or a fragment",
+            printable_without_userinfo(base_url)
+        )));
+    }
+    Ok(format!("{}/", url.as_str().trim_end_matches('/')))
 }
 
 /// The domain as it goes in a URL (`host` or `host:port`), or why it cannot.
@@ -120,6 +167,58 @@ mod tests {
             let error = validated_domain(domain).unwrap_err().to_string();
             assert!(error.contains(reason), "{domain:?}: {error}");
         }
+    }
+
+    #[test]
+    fn a_base_url_gets_one_slash_before_oauth_token() {
+        for (base, endpoint) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/oauth/token"),
+            (
+                " http://localhost:3001/ ",
+                "http://localhost:3001/oauth/token",
+            ),
+            (
+                "https://gateway.example/auth0",
+                "https://gateway.example/auth0/oauth/token",
+            ),
+            (
+                "https://gateway.example/auth0/",
+                "https://gateway.example/auth0/oauth/token",
+            ),
+        ] {
+            let auth = ClientCredentials::auth0_at(base, "id", "secret")
+                .build()
+                .unwrap();
+            assert_eq!(auth.cache().endpoint.url.as_str(), endpoint, "{base:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_base_url_fails_the_build_with_a_reason() {
+        for (base, reason) in [
+            ("", "relative URL without a base"),
+            ("127.0.0.1:8080", "relative URL without a base"),
+            ("https://tenant.auth0.com/?x=1", "query"),
+            ("https://tenant.auth0.com/#top", "fragment"),
+        ] {
+            let error = ClientCredentials::auth0_at(base, "id", "secret")
+                .build()
+                .unwrap_err();
+            let Error::InvalidConfig(error @ ConfigError::InvalidAuth0BaseUrl(_)) = &error else {
+                panic!("{base:?}: {error:?}");
+            };
+            assert!(error.to_string().contains(reason), "{base:?}: {error}");
+        }
+        let remote_http = ClientCredentials::auth0_at("http://tenant.auth0.com", "id", "secret")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                remote_http,
+                Error::InvalidConfig(ConfigError::InsecureTokenEndpoint(_))
+            ),
+            "{remote_http:?}"
+        );
     }
 
     #[test]

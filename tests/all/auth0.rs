@@ -1,5 +1,5 @@
-//! The Auth0 preset against a mock that answers like Auth0, behind TLS (the preset only speaks
-//! `https://{domain}`).
+//! The Auth0 preset against a mock that answers like Auth0: behind TLS for `auth0(domain)`,
+//! which only speaks `https://{domain}`, and on plain loopback HTTP for `auth0_at(base_url)`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -97,6 +97,43 @@ async fn the_preset_posts_the_credentials_and_assumes_a_day_without_expires_in()
         ClientCredentials::AUTH0_DEFAULT_EXPIRES_IN,
         Duration::from_secs(24 * 3600)
     );
+}
+
+#[tokio::test]
+async fn the_preset_at_a_local_base_url_keeps_its_defaults() {
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let token = auth
+        .mock_async(|when, then| {
+            when.method("POST")
+                .path(TOKEN_PATH)
+                .header_missing("authorization")
+                .form_urlencoded_tuple("grant_type", "client_credentials")
+                .form_urlencoded_tuple("audience", "https://orders.example/")
+                .form_urlencoded_tuple("client_id", CLIENT_ID)
+                .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
+            then.status(200).body(support::token_json("token-1", None));
+        })
+        .await;
+    let orders = support::api_accepting(&api, "token-1").await;
+    let middleware = ClientCredentials::auth0_at(auth.base_url(), CLIENT_ID, CLIENT_SECRET)
+        .audience("https://orders.example/")
+        .build()
+        .unwrap();
+
+    let response = support::client(middleware.clone())
+        .get(api.url("/fruits"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    token.assert_calls_async(1).await;
+    orders.assert_calls_async(1).await;
+    let got = middleware.token().await.unwrap();
+    assert_eq!(got.lifetime(), ClientCredentials::AUTH0_DEFAULT_EXPIRES_IN);
 }
 
 #[tokio::test]
