@@ -194,8 +194,12 @@ where
 /// `url`, parsed, when it is a Redis URL (`redis`, `rediss`, `valkey`, `valkeys`). The error
 /// never repeats the URL, which may hold a password.
 pub(super) fn redis_url(url: &str) -> Result<url::Url, ConfigError> {
-    let parsed =
-        url::Url::parse(url).map_err(|error| ConfigError::InvalidRedisUrl(error.to_string()))?;
+    let parsed = url::Url::parse(url).map_err(|error| {
+        ConfigError::InvalidRedisUrl(format!(
+            "{error}; expected redis://host:port, redis://user:password@host:port/db or \
+             rediss://… (TLS)"
+        ))
+    })?;
     if !matches!(parsed.scheme(), "redis" | "rediss" | "valkey" | "valkeys") {
         return Err(ConfigError::InvalidRedisUrl(format!(
             "the scheme is {:?}; use redis:// or rediss:// (TLS)",
@@ -237,5 +241,30 @@ impl ConnectionLike for Connection {
             Connection::Cluster(connection) => connection.get_db(),
             Connection::Sentinel(connection) => connection.get_db(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_that_is_not_one_says_what_was_expected_and_never_repeats_itself() {
+        for typo in [
+            "127.0.0.1:6379",
+            "",
+            "redis://:s3cret@[::1",
+            "redis://:s3cret@host:99999",
+        ] {
+            let message = redis_url(typo).unwrap_err().to_string();
+            assert!(
+                message.contains("expected redis://host:port"),
+                "{typo:?}: {message}"
+            );
+            assert!(!message.contains("s3cret"), "{typo:?}: {message}");
+        }
+        let message = redis_url("localhost:6379").unwrap_err().to_string();
+        assert!(message.contains("use redis://"), "{message}");
+        assert!(redis_url("rediss://:s3cret@cache.example:6380/2").is_ok());
     }
 }
