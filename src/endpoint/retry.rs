@@ -13,6 +13,8 @@ use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use retry_policies::policies::ExponentialBackoff;
 use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 
+use crate::error::is_tls_failure;
+
 /// The retry policy used when none is configured: 3 retries, 100 ms doubling up to 10 s, with
 /// jitter so that many clients do not retry in step.
 pub(crate) fn default_policy() -> ExponentialBackoff {
@@ -23,9 +25,11 @@ pub(crate) fn default_policy() -> ExponentialBackoff {
 }
 
 /// Whether a failure to get an answer at all may pass: connection refused or reset, timeouts, a
-/// body cut short. Not a malformed request or a redirect loop.
+/// body cut short. Not a malformed request, a redirect loop, or a TLS handshake that failed
+/// (a plain-HTTP server, an untrusted certificate), which the next attempt would meet again.
 pub(crate) fn is_retryable_transport(error: &reqwest::Error) -> bool {
-    error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+    (error.is_connect() || error.is_timeout() || error.is_request() || error.is_body())
+        && !is_tls_failure(error)
 }
 
 /// When the server will take requests again, if it said: `Retry-After` (delay-seconds or an

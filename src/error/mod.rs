@@ -192,6 +192,9 @@ fn plural(n: u32) -> &'static str {
 fn transport_failure(error: &reqwest::Error) -> &'static str {
     if error.is_timeout() {
         "timed out"
+    } else if is_tls_failure(error) {
+        "the TLS handshake failed: is it a plain http:// server, or a certificate this client \
+         does not trust?"
     } else if error.is_connect() {
         "could not connect"
     } else if error.is_body() {
@@ -199,6 +202,28 @@ fn transport_failure(error: &reqwest::Error) -> &'static str {
     } else {
         "the request failed"
     }
+}
+
+/// Whether `error` is a TLS handshake that failed: a connection was made, but what came back
+/// was not TLS (a plain-HTTP server) or not a certificate this client trusts. The TLS stack
+/// reports these as an I/O error of kind `InvalidData` beneath the connect error (wrapped in
+/// another I/O error, whose `source` skips it), where a refused or reset connection is another
+/// kind.
+pub(crate) fn is_tls_failure(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let mut io = cause.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io {
+            if inner.kind() == std::io::ErrorKind::InvalidData {
+                return error.is_connect();
+            }
+            io = inner
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<std::io::Error>());
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn fmt_oauth_error(error: Option<&OAuthError>) -> String {

@@ -131,3 +131,29 @@ async fn a_redirect_followed_by_a_callers_client_is_refused() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_https_url_to_a_plain_http_server_is_a_tls_error_asked_once() {
+    let auth = MockServer::start_async().await;
+    let plain = support::numbered_tokens(&auth, Some(3600)).await.1;
+    let https = auth.url(support::TOKEN_PATH).replace("http://", "https://");
+
+    let error = ClientCredentials::builder(https, support::CLIENT_ID, support::CLIENT_SECRET)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+
+    let Error::Transport { attempts, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        *attempts, 1,
+        "a handshake that failed is not retried: {error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("TLS handshake failed"), "{message}");
+    assert!(message.contains("plain http:// server"), "{message}");
+    assert_eq!(plain.get(), 0, "no token request was understood");
+}
