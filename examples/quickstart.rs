@@ -5,8 +5,8 @@ use reqwest_middleware::ClientBuilder;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = ClientCredentials::builder(
         "https://tenant.eu.auth0.com/oauth/token",
-        std::env::var("CLIENT_ID")?,
-        std::env::var("CLIENT_SECRET")?,
+        std::env::var("CLIENT_ID").map_err(|_| "set CLIENT_ID in the environment")?,
+        std::env::var("CLIENT_SECRET").map_err(|_| "set CLIENT_SECRET in the environment")?,
     )
     .audience("https://fruits.example.com")
     .build()?;
