@@ -58,9 +58,9 @@ where
     }
 }
 
-/// The flight still running, if any. A flight whose callers have all gone is dropped with them
-/// (the weak reference no longer upgrades); a finished one is not joined: its result was for
-/// those who waited.
+/// The flight still running, if any. A flight that nothing drives any more (outside a runtime,
+/// its callers all gone) is dropped, and the weak reference no longer upgrades; a finished one
+/// is not joined: its result was for those who waited.
 fn in_flight<T: Clone>(
     running: &Option<WeakShared<BoxFuture<'static, T>>>,
 ) -> Option<Shared<BoxFuture<'static, T>>> {
