@@ -70,10 +70,13 @@ impl ClientCredentials {
         count(&self.cache.counters.replays);
         let replayed_to = replay.url().clone();
         let replayed = next.run(replay, extensions).await?;
-        if replayed.status() != StatusCode::UNAUTHORIZED
-            || !answered_where_sent(&replayed_to, replayed.url())
-        {
+        if replayed.status() != StatusCode::UNAUTHORIZED {
             self.requests.refusals.accepted();
+            return Ok(replayed);
+        }
+        if !answered_where_sent(&replayed_to, replayed.url()) {
+            // From another origin a redirect led to, which never saw the token: neither taken
+            // nor refused.
             return Ok(replayed);
         }
         self.cache.invalidate_used(replayed_with).await;
