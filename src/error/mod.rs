@@ -210,12 +210,15 @@ fn transport_failure(error: &reqwest::Error) -> &'static str {
 /// another I/O error, whose `source` skips it), where a refused or reset connection is another
 /// kind.
 pub(crate) fn is_tls_failure(error: &reqwest::Error) -> bool {
+    if !error.is_connect() {
+        return false;
+    }
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         let mut io = cause.downcast_ref::<std::io::Error>();
         while let Some(inner) = io {
             if inner.kind() == std::io::ErrorKind::InvalidData {
-                return error.is_connect();
+                return true;
             }
             io = inner
                 .get_ref()

@@ -98,10 +98,10 @@ impl ClientCredentials {
 /// What the token endpoint must be besides (https, or http on loopback; no credentials) is
 /// the builder's check.
 fn validated_base_url(base_url: &str) -> Result<String, ConfigError> {
-    let refuse = |why: String| ConfigError::InvalidAuth0BaseUrl(why);
-    let url = Url::parse(base_url.trim()).map_err(|error| refuse(error.to_string()))?;
+    let url = Url::parse(base_url.trim())
+        .map_err(|error| ConfigError::InvalidAuth0BaseUrl(error.to_string()))?;
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(refuse(format!(
+        return Err(ConfigError::InvalidAuth0BaseUrl(format!(
             "{:?} has a query or a fragment",
             printable_without_userinfo(base_url)
         )));

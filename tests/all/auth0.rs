@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
+use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
 use jsonwebtoken::Algorithm;
 use reqwest_alf::retry_policies::Jitter;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
@@ -70,24 +70,33 @@ async fn rate_limited(
     arrivals
 }
 
+/// A token endpoint that takes only what Auth0 expects for `audience` (the id and secret in
+/// the form, no Basic header) and answers with `token` and, as Auth0 may, no `expires_in`.
+async fn auth0_form_answered_with<'a>(
+    mock: &'a MockServer,
+    audience: &str,
+    token: &str,
+) -> Mock<'a> {
+    let (audience, body) = (audience.to_owned(), support::token_json(token, None));
+    mock.mock_async(move |when, then| {
+        when.method("POST")
+            .path(TOKEN_PATH)
+            .header_missing("authorization")
+            .form_urlencoded_tuple("grant_type", "client_credentials")
+            .form_urlencoded_tuple("audience", audience)
+            .form_urlencoded_tuple("client_id", CLIENT_ID)
+            .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
+        then.status(200).body(body);
+    })
+    .await
+}
+
 #[tokio::test]
 async fn the_preset_posts_the_credentials_and_assumes_a_day_without_expires_in() {
     let mock = MockServer::start_async().await;
     let (front, builder) = auth0(&mock).await;
     let audience = format!("https://{}/api/v2/", front.domain);
-    let token = mock
-        .mock_async(|when, then| {
-            when.method("POST")
-                .path(TOKEN_PATH)
-                .header_missing("authorization")
-                .form_urlencoded_tuple("grant_type", "client_credentials")
-                .form_urlencoded_tuple("audience", audience)
-                .form_urlencoded_tuple("client_id", CLIENT_ID)
-                .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
-            // Auth0 may leave expires_in out.
-            then.status(200).body(support::token_json("tok", None));
-        })
-        .await;
+    let token = auth0_form_answered_with(&mock, &audience, "tok").await;
 
     let got = builder.build().unwrap().token().await.unwrap();
 
@@ -105,18 +114,7 @@ async fn the_preset_at_a_local_base_url_keeps_its_defaults() {
         MockServer::start_async().await,
         MockServer::start_async().await,
     );
-    let token = auth
-        .mock_async(|when, then| {
-            when.method("POST")
-                .path(TOKEN_PATH)
-                .header_missing("authorization")
-                .form_urlencoded_tuple("grant_type", "client_credentials")
-                .form_urlencoded_tuple("audience", "https://orders.example/")
-                .form_urlencoded_tuple("client_id", CLIENT_ID)
-                .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
-            then.status(200).body(support::token_json("token-1", None));
-        })
-        .await;
+    let token = auth0_form_answered_with(&auth, "https://orders.example/", "token-1").await;
     let orders = support::api_accepting(&api, "token-1").await;
     let middleware = ClientCredentials::auth0_at(auth.base_url(), CLIENT_ID, CLIENT_SECRET)
         .audience("https://orders.example/")
