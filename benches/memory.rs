@@ -1,6 +1,7 @@
 //! Heap bytes: what a middleware holds, what a cached token adds, what each further thread that
-//! reads it adds (its view of the token: the `Arc`, a header of its own), and that nothing grows
-//! with the number of requests. A counting global allocator, in a bench of its own.
+//! reads it adds (its view of the token: the `Arc`, a header of its own), what a grant named per
+//! request adds and that 10 000 of them stay bounded, and that nothing grows with the number of
+//! requests. A counting global allocator, in a bench of its own.
 //!
 //! ```text
 //! cargo bench --bench memory
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use std::net::SocketAddr;
 
-use reqwest_alf::{ClientCredentials, MemoryStorage};
+use reqwest_alf::{ClientCredentials, Grant, MemoryStorage};
 use support::{answering_pair, credentials, start_server};
 
 /// The system allocator, counting the bytes in use.
@@ -97,6 +98,30 @@ fn main() {
         });
         let per_thread = live() - before;
 
+        // Grants named per request: one more slot, its token included; then a stream of 10 000
+        // tenants, one organization each, through a middleware that keeps at most 1 000.
+        let tenant = |n: usize| {
+            Grant::new()
+                .audience("https://members.example/")
+                .organization(format!("org_{n:05}"))
+        };
+        let before = live();
+        lean.token_for(&tenant(0)).await.unwrap();
+        let per_grant = live() - before;
+        let tenants = ClientCredentials::builder(format!("http://{addr}/oauth/token"), "bench", "secret")
+            .http_client(http.clone())
+            .max_grants(1_000)
+            .build()
+            .unwrap();
+        let before = live();
+        let mut after_tenants = Vec::new();
+        for n in 0..10_000 {
+            tenants.token_for(&tenant(n)).await.unwrap();
+            if (n + 1) % 2_500 == 0 {
+                after_tenants.push((n + 1, live() - before));
+            }
+        }
+
         let (_, client, url) = answering_pair(addr).await;
         let mut after = Vec::new();
         for round in 0..4 {
@@ -111,6 +136,10 @@ fn main() {
         println!("| a ClientCredentials on an HTTP client of the caller's | {per_lean_middleware} |");
         println!("| a cached token (in memory and in its MemoryStorage), with the first thread's view | {per_token} |");
         println!("| each further thread's view of the token | {per_thread} |");
+        println!("| a grant named per request: its slot and its token | {per_grant} |");
+        for (tenants, bytes) in &after_tenants {
+            println!("| {tenants} tenants' grants named, at most 1 000 kept | {bytes} |");
+        }
         for (requests, bytes) in &after {
             println!("| in use after {requests} requests | {bytes} |");
         }

@@ -31,6 +31,29 @@
 //! authentication and default lifetime from the domain; [`AuthMethod::PrivateKeyJwt`] signs
 //! each token request with a private key instead of sending a secret.
 //!
+//! One middleware serves many APIs and Auth0 organizations, a token per [`Grant`]: by API with
+//! [`route`](ClientCredentialsBuilder::route), or per request:
+//! ```no_run
+//! use reqwest_alf::{ClientCredentials, Grant};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let auth = ClientCredentials::auth0("tenant.eu.auth0.com", "my-client-id", "my-client-secret")
+//!     .route("https://orders.example", Grant::new().audience("https://orders.example/"))
+//!     .route("https://billing.example", Grant::new().audience("https://billing.example/"))
+//!     .build()?;
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(auth).build();
+//!
+//! client.get("https://orders.example/v1/orders").send().await?; // the orders API's token
+//! client
+//!     .get("https://members.example/v1/members")
+//!     .with_extension(Grant::new().audience("https://members.example/").organization("org_acme"))
+//!     .send()
+//!     .await?; // a token for that organization
+//! client.get("https://elsewhere.example/").send().await?; // no route, no default: no token
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! When no token can be had, the request is not sent and the error says why:
 //! ```no_run
 //! # async fn run(client: reqwest_middleware::ClientWithMiddleware) {
@@ -47,16 +70,19 @@
 //! # How it works
 //! For each request:
 //! 1. If the request already has an `Authorization` header, it is sent as it is.
-//! 2. The current token is taken from an in-process copy when it is not within the expiry
+//! 2. Its grant is the [`Grant`] it names (an extension), else its route's, else the default
+//!    grant; with none, it is sent as it is. Each grant has a token of its own; below, "the
+//!    token" is that grant's.
+//! 3. The current token is taken from an in-process copy when it is not within the expiry
 //!    margin: no lock, no await, no I/O. In its refresh window, the first request to notice
 //!    also starts one background refresh, and goes out at once with the current token.
-//! 3. Otherwise one task fetches: it reads the [`TokenStorage`] (a token another middleware
+//! 4. Otherwise one task fetches: it reads the [`TokenStorage`] (a token another middleware
 //!    or process stored), and only if that holds no fresh token, takes the storage's refresh
 //!    lease and asks the token endpoint (`POST`, `grant_type=client_credentials`), retrying
 //!    transient failures with backoff. Instances that find the lease taken wait for the
 //!    holder's token instead. The new token goes to the storage and the in-process copy.
-//! 4. The token is sent as `Authorization: Bearer …`, a header value marked sensitive.
-//! 5. If the API answers 401, that token is forgotten (unless already replaced), a new one is
+//! 5. The token is sent as `Authorization: Bearer …`, a header value marked sensitive.
+//! 6. If the API answers 401, that token is forgotten (unless already replaced), a new one is
 //!    got the same way, and the request is sent once more. A second 401 goes to the caller.
 //!
 //! # Behavior
@@ -139,7 +165,15 @@
 //!   [`attach_when`](ClientCredentialsBuilder::attach_when) narrow it further. Other requests
 //!   are sent untouched (no token fetched, no replay). reqwest drops the token when it follows
 //!   a redirect to another origin, so a 401 from there is not held against the token: it goes
-//!   to the caller as it is, with no replay.
+//!   to the caller as it is, with no replay. With [routes](ClientCredentialsBuilder::route), a
+//!   request that matches none and names no grant gets no token unless a
+//!   [`default_grant`](ClientCredentialsBuilder::default_grant) is set.
+//! - **Many grants.** Each grant has its own token, single flight, refresh ahead and storage
+//!   key (organizations never share a token, in memory or in Redis); the rate-limit cool-down
+//!   is the client's, for all of them. Grants named per request are kept up to
+//!   [`max_grants`](ClientCredentialsBuilder::max_grants), and forgotten after
+//!   [`idle_grant_timeout`](ClientCredentialsBuilder::idle_grant_timeout) unused. A middleware
+//!   stacked behind another that gives the same requests a token warns, once.
 //! - **Hostile servers.** A token response is read with a size cap and a time limit; an
 //!   answer that came through a redirect is refused.
 //! - **Secrets.** The client secret, private keys and access tokens never appear in `Debug`
@@ -182,6 +216,7 @@
 mod cache;
 mod endpoint;
 mod error;
+mod grant;
 mod middleware;
 mod per_thread;
 mod secret;
@@ -194,9 +229,11 @@ pub use endpoint::client_assertion::{JwtAlgorithm, PrivateKey};
 pub use endpoint::client_auth::AuthMethod;
 pub use endpoint::dpop::DpopKey;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
+pub use grant::Grant;
 pub use middleware::ClientCredentials;
+pub use middleware::attach::RequestInfo;
 pub use middleware::builder::ClientCredentialsBuilder;
-pub use stats::Stats;
+pub use stats::{GrantStats, Stats};
 #[cfg(feature = "redis")]
 pub use storage::RedisStorage;
 pub use storage::{Lease, MemoryStorage, StorageError, TokenStorage};

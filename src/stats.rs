@@ -50,6 +50,36 @@ pub struct Stats {
     pub storage_errors: u64,
 }
 
+impl Stats {
+    /// Both counts added, field by field.
+    pub(crate) fn plus(self, other: Stats) -> Stats {
+        Stats {
+            token_requests: self.token_requests + other.token_requests,
+            tokens_fetched: self.tokens_fetched + other.tokens_fetched,
+            failed_fetches: self.failed_fetches + other.failed_fetches,
+            memory_hits: self.memory_hits + other.memory_hits,
+            shared_hits: self.shared_hits + other.shared_hits,
+            lease_waits: self.lease_waits + other.lease_waits,
+            refreshes_ahead: self.refreshes_ahead + other.refreshes_ahead,
+            replays: self.replays + other.replays,
+            rate_limited: self.rate_limited + other.rate_limited,
+            storage_errors: self.storage_errors + other.storage_errors,
+        }
+    }
+}
+
+/// What one grant's token has cost and served: its label and its counts. Made by
+/// [`ClientCredentials::stats_by_grant`](crate::ClientCredentials::stats_by_grant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrantStats {
+    /// The grant, readable: audience, resources, organization, scope (never a secret; the
+    /// values of extra parameters are left out).
+    pub grant: String,
+    /// Its counts since its slot was made.
+    pub stats: Stats,
+}
+
 /// The live counters behind [`Stats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {

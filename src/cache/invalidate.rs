@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::cache::TokenCache;
 use crate::cache::cached_token::TokenId;
 use crate::cache::fault_log::StorageOperation;
+use crate::cache::slot::Slot;
 use crate::token::Token;
 
-impl TokenCache {
+impl Slot {
     /// Forgets the token `used` names (the API answered 401 to it), here and in the storage,
     /// if it is still the in-process token. One that is no longer there was rejected already, or
     /// replaced by a token written to the storage over it: a token another task has just
@@ -22,6 +22,14 @@ impl TokenCache {
 
     /// Forgets `rejected` (the API answered 401 to it), here and in the storage, unless it has
     /// already been replaced: a token another task has just fetched stays.
+    /// Whether `token` is this slot's current token, rejected or not.
+    pub(crate) fn holds(&self, token: &Token) -> bool {
+        self.current
+            .load()
+            .as_ref()
+            .is_some_and(|cached| cached.token.access_token() == token.access_token())
+    }
+
     pub(crate) async fn invalidate(&self, rejected: &Token) {
         let current = self.current.load();
         if let Some(cached) = current.as_ref()
@@ -33,7 +41,10 @@ impl TokenCache {
             let marked = Arc::new(cached.rejected());
             self.current.compare_and_swap(&current, Some(marked));
         }
-        let remove = self.storage.remove_if_same(self.key.as_str(), rejected);
+        let remove = self
+            .client
+            .storage
+            .remove_if_same(self.key.as_str(), rejected);
         self.with_storage(StorageOperation::Remove, remove).await;
     }
 }
@@ -76,8 +87,8 @@ mod tests {
     }
 
     /// The token the cache's storage holds, if any.
-    async fn stored(cache: &TokenCache) -> Option<String> {
-        let stored = cache.storage.get(cache.key.as_str()).await.unwrap();
+    async fn stored(cache: &Slot) -> Option<String> {
+        let stored = cache.client.storage.get(cache.key.as_str()).await.unwrap();
         stored.map(|token| token.access_token().secret().to_owned())
     }
 
@@ -85,7 +96,7 @@ mod tests {
     async fn a_401_to_the_token_in_use_forgets_it_here_and_in_the_storage() {
         let server = MockServer::start_async().await;
         let (credentials, calls) = numbered(&server).await;
-        let cache = credentials.cache();
+        let cache = credentials.default_slot();
         let first = cache.fresh_token().await.unwrap();
         assert_eq!(stored(cache).await.as_deref(), Some("token-1"));
 
@@ -101,7 +112,7 @@ mod tests {
     async fn a_late_401_to_an_old_token_keeps_the_new_one_here_and_in_the_storage() {
         let server = MockServer::start_async().await;
         let (credentials, calls) = numbered(&server).await;
-        let cache = credentials.cache();
+        let cache = credentials.default_slot();
         let first = cache.fresh_token().await.unwrap();
         cache.invalidate_used(first.id).await;
         let second = cache.fresh_token().await.unwrap();
@@ -120,7 +131,7 @@ mod tests {
     async fn a_late_invalidation_of_an_old_token_keeps_the_new_one() {
         let server = MockServer::start_async().await;
         let (credentials, calls) = numbered(&server).await;
-        let cache = credentials.cache();
+        let cache = credentials.default_slot();
 
         let first = cache.fresh_token().await.unwrap();
         cache.invalidate(&first.token).await;
@@ -139,7 +150,7 @@ mod tests {
     async fn a_waiter_that_saw_an_empty_cache_cannot_restore_a_rejected_token() {
         let server = MockServer::start_async().await;
         let (credentials, calls) = numbered(&server).await;
-        let cache = credentials.cache();
+        let cache = credentials.default_slot();
 
         // Two waiters of the first fetch both saw an empty cache; the first installs token-1.
         let first = cache.fresh_token().await.unwrap();
@@ -156,7 +167,7 @@ mod tests {
     async fn a_rejected_token_is_invalidated_once() {
         let server = MockServer::start_async().await;
         let (credentials, _) = numbered(&server).await;
-        let cache = credentials.cache();
+        let cache = credentials.default_slot();
         let first = cache.fresh_token().await.unwrap();
 
         cache.invalidate(&first.token).await;
@@ -199,7 +210,7 @@ mod tests {
             .storage(CannotRemove::default())
             .build()
             .unwrap();
-        let cache = credentials.cache();
+        let cache = credentials.default_slot();
         let first = cache.fresh_token().await.unwrap();
 
         cache.invalidate(&first.token).await;

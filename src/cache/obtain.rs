@@ -7,7 +7,8 @@ use crate::cache::cached_token::CachedToken;
 use crate::cache::cool_down::SharedCoolDown;
 use crate::cache::fault_log::StorageOperation;
 use crate::cache::lease_wait::LeaseWait;
-use crate::cache::{FlightResult, Purpose, TokenCache};
+use crate::cache::slot::Slot;
+use crate::cache::{FlightResult, Purpose};
 use crate::endpoint::{Attempts, Fetched};
 use crate::error::Error;
 use crate::stats::count;
@@ -15,14 +16,14 @@ use crate::storage::Lease;
 use crate::time::{CLOCK_SKEW, http_date};
 use crate::token::Token;
 
-impl TokenCache {
+impl Slot {
     /// The flight: a token from the storage if it holds one good enough, else from the token
     /// endpoint, under the storage's refresh lease when it has one, so that of all the
     /// middlewares sharing the storage one makes the call and the others wait for its token.
     /// Without a lease (the storage has none, is down, or the lease is off) this middleware
     /// fetches for itself.
     pub(super) async fn obtain(self: Arc<Self>, purpose: Purpose) -> FlightResult {
-        let Some(lease_ttl) = self.settings.lease_ttl else {
+        let Some(lease_ttl) = self.client.settings.lease_ttl else {
             return self.load_or_fetch(purpose, None).await;
         };
         let holder = uuid::Uuid::new_v4().simple().to_string();
@@ -31,10 +32,11 @@ impl TokenCache {
             if let Some(stored) = self.load(purpose).await {
                 return Ok(stored);
             }
-            if let Some(retry_at) = self.cool_down.until(SystemTime::now()) {
+            if let Some(retry_at) = self.client.cool_down.until(SystemTime::now()) {
                 return Err(self.rate_limited(retry_at));
             }
             let lease = self
+                .client
                 .storage
                 .try_lease(self.key.as_str(), &holder, lease_ttl);
             match self.with_storage(StorageOperation::TakeLease, lease).await {
@@ -43,7 +45,7 @@ impl TokenCache {
                     let wait = wait.get_or_insert_with(|| {
                         count(&self.counters.lease_waits);
                         tracing::debug!(key = %self.key, "another instance is fetching a token; waiting for it");
-                        LeaseWait::new(lease_ttl, self.endpoint.retry.max_retry_interval, purpose)
+                        LeaseWait::new(lease_ttl, self.client.endpoint.retry.max_retry_interval, purpose)
                     });
                     match wait.next_pause() {
                         Some(pause) => tokio::time::sleep(pause).await,
@@ -54,13 +56,14 @@ impl TokenCache {
                     }
                 }
                 Some(Lease::CoolingDown(until)) => {
-                    let max_wait = self.endpoint.retry.max_retry_interval;
+                    let max_wait = self.client.endpoint.retry.max_retry_interval;
                     match self
+                        .client
                         .cool_down
                         .judge_shared(until, SystemTime::now(), max_wait)
                     {
                         SharedCoolDown::Until(until) => {
-                            let retry_at = self.cool_down.extend(until);
+                            let retry_at = self.client.cool_down.extend(until);
                             return Err(self.rate_limited(retry_at));
                         }
                         SharedCoolDown::Outlived => {
@@ -82,7 +85,7 @@ impl TokenCache {
     async fn fetch_under_lease(&self, holder: &str, purpose: Purpose) -> FlightResult {
         // The previous holder may have stored its token between our read and our lease.
         let outcome = self.load_or_fetch(purpose, Some(holder)).await;
-        let release = self.storage.release_lease(self.key.as_str(), holder);
+        let release = self.client.storage.release_lease(self.key.as_str(), holder);
         self.with_storage(StorageOperation::ReleaseLease, release)
             .await;
         outcome
@@ -100,8 +103,8 @@ impl TokenCache {
     /// Keeps the token endpoint alone until `until`, here and, through the storage, everywhere;
     /// the end of the cool-down now in force.
     async fn share_cool_down(&self, until: SystemTime) -> SystemTime {
-        let until = self.cool_down.extend(until);
-        let share = self.storage.cool_down(self.key.as_str(), until);
+        let until = self.client.cool_down.extend(until);
+        let share = self.client.storage.cool_down(self.key.as_str(), until);
         self.with_storage(StorageOperation::CoolDown, share).await;
         until
     }
@@ -113,14 +116,20 @@ impl TokenCache {
     async fn fetch_and_store(&self, lease: Option<&str>) -> FlightResult {
         let mut attempts = Attempts::new();
         let token = loop {
-            match self.endpoint.fetch(&self.counters, &mut attempts).await {
+            match self
+                .client
+                .endpoint
+                .fetch(&self.form, &self.counters, &mut attempts)
+                .await
+            {
                 Fetched::Token(token) => break token,
                 Fetched::AfterRateLimit(until) => {
                     let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
-                    if let (Some(holder), Some(ttl)) = (lease, self.settings.lease_ttl) {
-                        let renew = self
-                            .storage
-                            .try_lease(self.key.as_str(), holder, wait + ttl);
+                    if let (Some(holder), Some(ttl)) = (lease, self.client.settings.lease_ttl) {
+                        let renew =
+                            self.client
+                                .storage
+                                .try_lease(self.key.as_str(), holder, wait + ttl);
                         self.with_storage(StorageOperation::TakeLease, renew).await;
                     }
                     self.share_cool_down(until).await;
@@ -138,13 +147,13 @@ impl TokenCache {
         };
         count(&self.counters.tokens_fetched);
         tracing::debug!(key = %self.key, expires_at = %http_date(token.expires_at()), "fetched a new access token");
-        let cached = CachedToken::new(token, &self.settings.timing).map_err(|reason| {
+        let cached = CachedToken::new(token, &self.client.settings.timing).map_err(|reason| {
             Error::InvalidTokenResponse {
-                endpoint: self.endpoint.display.to_string(),
+                endpoint: self.client.endpoint.display.to_string(),
                 reason,
             }
         })?;
-        let keep = self.storage.set(self.key.as_str(), &cached.token);
+        let keep = self.client.storage.set(self.key.as_str(), &cached.token);
         self.with_storage(StorageOperation::Write, keep).await;
         Ok(Arc::new(cached))
     }
@@ -160,7 +169,7 @@ impl TokenCache {
     /// itself in its refresh window. Anything else is a miss: storage errors and unusable
     /// values are logged, never passed on.
     async fn load(&self, purpose: Purpose) -> Option<Arc<CachedToken>> {
-        let read = self.storage.get(self.key.as_str());
+        let read = self.client.storage.get(self.key.as_str());
         let stored = self.with_storage(StorageOperation::Read, read).await??;
         if self.was_rejected(&stored) {
             // The storage could not remove it after the 401 (it was down, say): still no good.
@@ -168,11 +177,11 @@ impl TokenCache {
             return None;
         }
         let now = SystemTime::now();
-        if stored.expires_at() > now + self.settings.max_lifetime + CLOCK_SKEW {
+        if stored.expires_at() > now + self.client.settings.max_lifetime + CLOCK_SKEW {
             tracing::warn!(key = %self.key, expires_at = %http_date(stored.expires_at()), "the storage holds a token that expires further ahead than any token lives (max_token_lifetime); ignoring it as damaged");
             return None;
         }
-        match CachedToken::new(stored, &self.settings.timing) {
+        match CachedToken::new(stored, &self.client.settings.timing) {
             Ok(cached)
                 if cached.is_fresh_at(now)
                     && (purpose == Purpose::Replace || !cached.is_due_at(now)) =>

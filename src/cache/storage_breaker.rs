@@ -123,7 +123,7 @@ mod tests {
         (
             Arc::default(),
             Arc::new(crate::MemoryStorage::new()),
-            StorageKey::new(&url, "id", None, None, &[], None),
+            StorageKey::new(&url, "id", &crate::grant::Grant::new(), None),
         )
     }
 

@@ -31,9 +31,6 @@ pub(crate) struct TokenEndpoint {
     pub(crate) url: Url,
     /// The URL without its query, for messages and logs.
     pub(crate) display: Arc<str>,
-    /// `grant_type=client_credentials` and the audience, scope and extra parameters,
-    /// form-encoded once. Never holds a secret.
-    pub(crate) form: String,
     pub(crate) client_auth: ClientAuthentication,
     pub(crate) http: reqwest::Client,
     pub(crate) retry: ExponentialBackoff,
@@ -157,13 +154,20 @@ impl TokenEndpoint {
     /// Gets a new token, retrying where a retry can help. A rate limit ends the fetch at once:
     /// a short one with [`Fetched::AfterRateLimit`], for the caller to wait out with everyone
     /// else held back, a long one with [`Error::RateLimited`].
-    pub(crate) async fn fetch(&self, counters: &Counters, attempts: &mut Attempts) -> Fetched {
+    ///
+    /// `form` is the grant's form body, without the client's authentication.
+    pub(crate) async fn fetch(
+        &self,
+        form: &str,
+        counters: &Counters,
+        attempts: &mut Attempts,
+    ) -> Fetched {
         loop {
             attempts.made += 1;
             let made = attempts.made;
             tracing::debug!(endpoint = %self.display, attempt = made, "requesting an access token");
             count(&counters.token_requests);
-            let failure = match self.attempt(counters).await {
+            let failure = match self.attempt(form, counters).await {
                 Ok(token) => return Fetched::Token(token),
                 Err(failure) => failure,
             };
@@ -221,8 +225,8 @@ impl TokenEndpoint {
 
     /// One token request, and its answer read; sent a second time at once when the server
     /// asks for a DPoP proof with its new nonce (RFC 9449 §8), which is not a failure.
-    async fn attempt(&self, counters: &Counters) -> Result<Token, Failure> {
-        match self.attempt_once().await {
+    async fn attempt(&self, form: &str, counters: &Counters) -> Result<Token, Failure> {
+        match self.attempt_once(form).await {
             Err(Failure::Status {
                 status: StatusCode::BAD_REQUEST,
                 oauth_error: Some(error),
@@ -230,16 +234,16 @@ impl TokenEndpoint {
             }) if error.error() == "use_dpop_nonce" && self.dpop.is_some() => {
                 tracing::debug!(endpoint = %self.display, "the token endpoint asked for a DPoP nonce; asking again with it");
                 count(&counters.token_requests);
-                self.attempt_once().await
+                self.attempt_once(form).await
             }
             other => other,
         }
     }
 
-    async fn attempt_once(&self) -> Result<Token, Failure> {
+    async fn attempt_once(&self, form: &str) -> Result<Token, Failure> {
         // Expiry counts from here: the token cannot have been issued before it was asked for.
         let sent_at = SystemTime::now();
-        let mut body = self.form.clone();
+        let mut body = form.to_owned();
         let fields = self
             .client_auth
             .form_fields(sent_at)

@@ -105,6 +105,30 @@ pub enum ConfigError {
          without a query: {0}"
     )]
     InvalidAuth0BaseUrl(String),
+    /// A prefix given to [`route`](crate::ClientCredentialsBuilder::route) is not
+    /// `scheme://host[:port][/path]`.
+    #[error(
+        "route takes prefixes like https://api.example.com or https://api.example.com/billing: {0}"
+    )]
+    InvalidRoute(String),
+    /// Two routes were given for one prefix.
+    #[error("two routes for {0}: give each prefix one grant")]
+    DuplicateRoute(String),
+    /// Routes were given, and grant options (audience, scope, resource, organization,
+    /// extra_param) on the builder itself, whose grant would then go to any request no route
+    /// matches.
+    #[error(
+        "routes were given, and a grant option (audience, scope, resource, organization or \
+         extra_param) on the builder itself, whose token would go to every request no route \
+         matches: put it in each route's Grant, or name a default_grant(...)"
+    )]
+    GrantWithRoutes,
+    /// [`token`](crate::ClientCredentials::token) was called on a middleware with routes and no
+    /// default grant: there is no one token to give.
+    #[error(
+        "this middleware has routes and no default grant: call token_for(&grant) with the grant          the token is for"
+    )]
+    NoDefaultGrant,
     /// The private key for `private_key_jwt` cannot sign client assertions.
     #[error("the private key cannot be used: {0}")]
     InvalidPrivateKey(&'static str),

@@ -5,13 +5,61 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::{Extensions, HeaderMap, Method};
 use reqwest::Request;
 use url::{Host, Url};
 
 use crate::error::{ConfigError, printable_without_userinfo};
 
 /// A caller's test of whether a request gets a token.
-pub(crate) type Predicate = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+pub(crate) type Predicate = Arc<dyn Fn(&RequestInfo<'_>) -> bool + Send + Sync>;
+
+/// What [`attach_when`](crate::ClientCredentialsBuilder::attach_when) sees of a request: its
+/// method, URL, headers and reqwest-middleware extensions, whatever the HTTP stack.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+impl<'a> RequestInfo<'a> {
+    /// The parts of a request the rules look at.
+    pub fn new(
+        method: &'a Method,
+        url: &'a Url,
+        headers: &'a HeaderMap,
+        extensions: &'a Extensions,
+    ) -> Self {
+        Self {
+            method,
+            url,
+            headers,
+            extensions,
+        }
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+
+    /// The request's URL.
+    pub fn url(&self) -> &'a Url {
+        self.url
+    }
+
+    /// The request's headers, as the caller set them.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The request's extensions (`with_extension` of reqwest-middleware).
+    pub fn extensions(&self) -> &'a Extensions {
+        self.extensions
+    }
+}
 
 /// Scheme, host and port: where a token may go when [`only_for`] is used.
 ///
@@ -42,7 +90,7 @@ impl Origin {
         Self::of(&url).ok_or_else(|| refuse("has no host"))
     }
 
-    fn of(url: &Url) -> Option<Self> {
+    pub(crate) fn of(url: &Url) -> Option<Self> {
         Some(Self {
             scheme: url.scheme().to_owned(),
             host: url.host_str()?.to_owned(),
@@ -51,7 +99,7 @@ impl Origin {
     }
 
     /// Whether `url` is at this origin; compared in place, without allocating.
-    fn contains(&self, url: &Url) -> bool {
+    pub(crate) fn contains(&self, url: &Url) -> bool {
         url.scheme() == self.scheme
             && url.host_str() == Some(self.host.as_str())
             && url.port_or_known_default() == Some(self.port)
@@ -77,7 +125,7 @@ pub(crate) struct AttachRules {
 
 impl AttachRules {
     /// Whether `request` gets a token (and a replay after a 401).
-    pub(crate) fn applies_to(&self, request: &Request) -> bool {
+    pub(crate) fn applies_to(&self, request: &Request, extensions: &Extensions) -> bool {
         let url = request.url();
         // A URL's text starts with its scheme, lower-cased, and a colon: two short compares
         // in place, where `scheme()` slices the text and calls out to compare it.
@@ -94,10 +142,14 @@ impl AttachRules {
                 .origins
                 .as_ref()
                 .is_none_or(|origins| origins.iter().any(|o| o.contains(url)))
-            && self
-                .predicate
-                .as_ref()
-                .is_none_or(|accepts| accepts(request))
+            && self.predicate.as_ref().is_none_or(|accepts| {
+                accepts(&RequestInfo::new(
+                    request.method(),
+                    url,
+                    request.headers(),
+                    extensions,
+                ))
+            })
     }
 }
 
@@ -177,7 +229,7 @@ mod tests {
             "http://[::1]/x",
             "http://API.LocalHost:9000/x",
         ] {
-            assert!(rules.applies_to(&request(url)), "{url}");
+            assert!(rules.applies_to(&request(url), &Extensions::new()), "{url}");
         }
         for url in [
             "http://api.example/x",
@@ -188,13 +240,16 @@ mod tests {
             "httpsx://api.example/x",
             "http+unix://localhost/x",
         ] {
-            assert!(!rules.applies_to(&request(url)), "{url}");
+            assert!(
+                !rules.applies_to(&request(url), &Extensions::new()),
+                "{url}"
+            );
         }
         let insecure = AttachRules {
             allow_insecure_http: true,
             ..AttachRules::default()
         };
-        assert!(insecure.applies_to(&request("http://api.example/x")));
+        assert!(insecure.applies_to(&request("http://api.example/x"), &Extensions::new()));
     }
 
     #[test]
@@ -211,7 +266,7 @@ mod tests {
             "https://API.example:443/x?y=1",
             "https://other.example:8443/",
         ] {
-            assert!(rules.applies_to(&request(url)), "{url}");
+            assert!(rules.applies_to(&request(url), &Extensions::new()), "{url}");
         }
         for url in [
             "https://api.example:8443/fruits",
@@ -220,19 +275,25 @@ mod tests {
             "https://other.example/",
             "http://localhost/",
         ] {
-            assert!(!rules.applies_to(&request(url)), "{url}");
+            assert!(
+                !rules.applies_to(&request(url), &Extensions::new()),
+                "{url}"
+            );
         }
     }
 
     #[test]
     fn a_predicate_narrows_further() {
         let rules = AttachRules {
-            predicate: Some(Arc::new(|r: &Request| r.url().path().starts_with("/api/"))),
+            predicate: Some(Arc::new(|r: &RequestInfo<'_>| {
+                r.url().path().starts_with("/api/")
+            })),
             ..AttachRules::default()
         };
-        assert!(rules.applies_to(&request("https://a.example/api/x")));
-        assert!(!rules.applies_to(&request("https://a.example/health")));
-        assert!(!rules.applies_to(&request("http://a.example/api/x")));
+        let none = Extensions::new();
+        assert!(rules.applies_to(&request("https://a.example/api/x"), &none));
+        assert!(!rules.applies_to(&request("https://a.example/health"), &none));
+        assert!(!rules.applies_to(&request("http://a.example/api/x"), &none));
     }
 
     #[test]

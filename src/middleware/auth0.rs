@@ -189,7 +189,11 @@ mod tests {
             let auth = ClientCredentials::auth0_at(base, "id", "secret")
                 .build()
                 .unwrap();
-            assert_eq!(auth.cache().endpoint.url.as_str(), endpoint, "{base:?}");
+            assert_eq!(
+                auth.default_slot().client.endpoint.url.as_str(),
+                endpoint,
+                "{base:?}"
+            );
         }
     }
 
@@ -235,7 +239,7 @@ mod tests {
         let auth = ClientCredentials::auth0("tenant.eu.auth0.com", "id", "secret")
             .build()
             .unwrap();
-        let endpoint = &auth.cache().endpoint;
+        let endpoint = &auth.default_slot().client.endpoint;
         assert_eq!(
             endpoint.url.as_str(),
             "https://tenant.eu.auth0.com/oauth/token"

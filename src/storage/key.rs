@@ -6,9 +6,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::grant::Grant;
+
 /// The key a token is stored under: `{token endpoint host}:{hash}`, where the hash covers the
-/// token endpoint, client id, audience, scope, extra parameters and the DPoP key's
-/// thumbprint. Everything that changes
+/// token endpoint, client id, the grant (audience, scope, resources, organization, extra
+/// parameters) and the DPoP key's thumbprint. Everything that changes
 /// which token the server hands out changes the key; the client secret does not, and is never
 /// part of it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -18,12 +20,10 @@ impl StorageKey {
     pub(crate) fn new(
         endpoint: &Url,
         client_id: &str,
-        audience: Option<&str>,
-        scope: Option<&str>,
-        extra_params: &[(String, String)],
+        grant: &Grant,
         dpop_thumbprint: Option<&str>,
     ) -> Self {
-        let mut extra: Vec<_> = extra_params.iter().collect();
+        let mut extra: Vec<_> = grant.params().collect();
         extra.sort();
         let mut hash = Sha256::new();
         // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
@@ -33,8 +33,8 @@ impl StorageKey {
         };
         field(endpoint.as_str());
         field(client_id);
-        field(audience.unwrap_or(""));
-        field(scope.unwrap_or(""));
+        field(grant.audience_param().unwrap_or(""));
+        field(grant.scope_param().unwrap_or(""));
         for (name, value) in extra {
             field(name);
             field(value);
@@ -75,17 +75,24 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
+    fn grant(audience: Option<&str>, scope: Option<&str>, extra: &[(&str, &str)]) -> Grant {
+        let mut grant = Grant::new();
+        if let Some(audience) = audience {
+            grant = grant.audience(audience);
+        }
+        if let Some(scope) = scope {
+            grant = grant.scope(scope);
+        }
+        extra.iter().fold(grant, |grant, (name, value)| {
+            grant.extra_param(*name, *value)
+        })
+    }
+
     fn key(audience: Option<&str>, scope: Option<&str>, extra: &[(&str, &str)]) -> StorageKey {
-        let extra: Vec<_> = extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         StorageKey::new(
             &url("https://tenant.example/oauth/token"),
             "id",
-            audience,
-            scope,
-            &extra,
+            &grant(audience, scope, extra),
             None,
         )
     }
@@ -117,9 +124,7 @@ mod tests {
             StorageKey::new(
                 &url("https://other.example/oauth/token"),
                 "id",
-                Some("a"),
-                Some("s"),
-                &[("resource".into(), "r".into())],
+                &grant(Some("a"), Some("s"), &[("resource", "r")]),
                 None,
             )
         );
@@ -128,9 +133,7 @@ mod tests {
             StorageKey::new(
                 &url("https://tenant.example/oauth/token"),
                 "id2",
-                Some("a"),
-                Some("s"),
-                &[("resource".into(), "r".into())],
+                &grant(Some("a"), Some("s"), &[("resource", "r")]),
                 None,
             )
         );
@@ -142,9 +145,7 @@ mod tests {
             StorageKey::new(
                 &url("https://tenant.example/oauth/token"),
                 "id",
-                Some("https://api.example"),
-                None,
-                &[],
+                &grant(Some("https://api.example"), None, &[]),
                 t,
             )
         };
@@ -154,6 +155,24 @@ mod tests {
         );
         assert_ne!(thumbprint(Some("abc")), thumbprint(None));
         assert_ne!(thumbprint(Some("abc")), thumbprint(Some("abd")));
+    }
+
+    #[test]
+    fn an_organization_keys_the_same_token_as_the_same_extra_parameter_and_no_other() {
+        let org = |org: &str| {
+            StorageKey::new(
+                &url("https://tenant.example/oauth/token"),
+                "id",
+                &Grant::new().audience("a").organization(org),
+                None,
+            )
+        };
+        assert_eq!(
+            org("org_1"),
+            key(Some("a"), None, &[("organization", "org_1")])
+        );
+        assert_ne!(org("org_1"), org("org_2"));
+        assert_ne!(org("org_1"), key(Some("a"), None, &[]));
     }
 
     #[test]

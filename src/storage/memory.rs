@@ -14,7 +14,8 @@ use crate::token::Token;
 ///
 /// Clones share the same map, so middlewares given clones of one `MemoryStorage` share their
 /// tokens, and with them its refresh lease and rate-limit cool-down: of those middlewares, one
-/// at a time calls the token endpoint. Expired tokens are dropped when next read.
+/// at a time calls the token endpoint. Expired tokens are dropped when next read, and all at
+/// once when the map has doubled since they last were.
 ///
 /// # Example
 /// ```
@@ -36,13 +37,28 @@ pub struct MemoryStorage {
     kept: Arc<Mutex<Kept>>,
 }
 
+/// How many tokens a [`MemoryStorage`] holds before it first drops the expired ones.
+const FIRST_SWEEP: usize = 64;
+
 /// Everything a [`MemoryStorage`] keeps, by key.
-#[derive(Default)]
 struct Kept {
     tokens: HashMap<String, Token>,
+    /// Expired tokens are dropped when a write finds this many kept.
+    sweep_at: usize,
     /// Holder and deadline of each refresh lease.
     leases: HashMap<String, (String, Instant)>,
     cool_downs: HashMap<String, SystemTime>,
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        Self {
+            tokens: HashMap::new(),
+            sweep_at: FIRST_SWEEP,
+            leases: HashMap::new(),
+            cool_downs: HashMap::new(),
+        }
+    }
 }
 
 impl MemoryStorage {
@@ -59,6 +75,12 @@ impl MemoryStorage {
     /// Whether no token is kept.
     pub fn is_empty(&self) -> bool {
         self.lock().tokens.is_empty()
+    }
+
+    /// Takes `key`'s token out, at once: for the client whose own storage this is, when it no
+    /// longer keeps a slot for the key.
+    pub(crate) fn forget(&self, key: &str) {
+        self.lock().tokens.remove(key);
     }
 
     fn lock(&self) -> MutexGuard<'_, Kept> {
@@ -90,7 +112,15 @@ impl TokenStorage for MemoryStorage {
     }
 
     async fn set(&self, key: &str, token: &Token) -> Result<(), StorageError> {
-        self.lock().tokens.insert(key.to_owned(), token.clone());
+        let kept = &mut *self.lock();
+        // Tokens nobody reads again would stay forever: once the map has doubled since it was
+        // last swept, the expired ones go. Each token is swept over a bounded number of times.
+        if kept.tokens.len() >= kept.sweep_at {
+            let now = SystemTime::now();
+            kept.tokens.retain(|_, token| !token.is_expired_at(now));
+            kept.sweep_at = (kept.tokens.len() * 2).max(FIRST_SWEEP);
+        }
+        kept.tokens.insert(key.to_owned(), token.clone());
         Ok(())
     }
 
@@ -185,6 +215,26 @@ mod tests {
         storage.set("k", &token("a", Duration::ZERO)).await.unwrap();
         assert!(storage.get("k").await.unwrap().is_none());
         assert!(storage.is_empty());
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_nobody_reads_are_dropped_as_the_map_grows() {
+        let storage = MemoryStorage::new();
+        let issued = SystemTime::now() - Duration::from_secs(60);
+        let expired = Token::new(
+            AccessToken::new("old"),
+            issued,
+            issued + Duration::from_secs(1),
+        );
+        for n in 0..FIRST_SWEEP {
+            storage.set(&format!("old-{n}"), &expired).await.unwrap();
+        }
+        assert_eq!(storage.len(), FIRST_SWEEP);
+        storage
+            .set("new", &token("new", Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!(storage.len(), 1, "only the live token is left");
     }
 
     #[tokio::test]

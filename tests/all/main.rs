@@ -14,6 +14,7 @@ mod failed_fetch;
 #[cfg(feature = "redis")]
 mod fleet;
 mod hostile_endpoint;
+mod many_grants;
 #[cfg(feature = "default-tls")]
 mod mtls;
 mod rate_limit;

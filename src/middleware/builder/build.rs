@@ -4,20 +4,18 @@
 
 use std::sync::Arc;
 
-use url::form_urlencoded;
-
 use crate::cache::cached_token::Timing;
-use crate::cache::fault_log::{FaultLog, WARNING_INTERVAL};
-use crate::cache::{CacheSettings, TokenCache};
+use crate::cache::{CacheSettings, SlotLimits, Slots, TokenClient};
 use crate::endpoint::TokenEndpoint;
 use crate::endpoint::client_auth::ClientAuthentication;
-use crate::endpoint::dpop::DpopKey;
 use crate::endpoint::dpop::proof::DpopProofs;
 use crate::error::{ConfigError, Error};
+use crate::grant::Grant;
 use crate::middleware::ClientCredentials;
 use crate::middleware::attach::{AttachRules, Origin};
 use crate::middleware::builder::ClientCredentialsBuilder;
-use crate::storage::{MemoryStorage, StorageKey};
+use crate::middleware::route::{RoutePrefix, Routes};
+use crate::storage::{MemoryStorage, TokenStorage};
 
 impl ClientCredentialsBuilder {
     /// Checks the options and makes the middleware. No request is sent: the first token is
@@ -31,6 +29,7 @@ impl ClientCredentialsBuilder {
     /// crate sets itself.
     pub fn build(self) -> Result<ClientCredentials, Error> {
         let url = self.checked()?;
+        let routes = self.parsed_routes()?;
         let attach = AttachRules {
             allow_insecure_http: self.allow_insecure_http,
             origins: self.allowed_origins()?,
@@ -51,38 +50,13 @@ impl ClientCredentialsBuilder {
             }
         };
 
-        // Resources are form parameters like the extra ones: in the form and in the key.
-        let params: Vec<(String, String)> = self
-            .resources
-            .iter()
-            .map(|uri| ("resource".to_owned(), uri.clone()))
-            .chain(self.extra_params.iter().cloned())
-            .collect();
-        let key = StorageKey::new(
-            &url,
-            &self.client_id,
-            self.audience.as_deref(),
-            self.scope.as_deref(),
-            &params,
-            self.dpop.as_ref().map(DpopKey::thumbprint),
-        );
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(audience) = &self.audience {
-            form.append_pair("audience", audience);
-        }
-        if let Some(scope) = &self.scope {
-            form.append_pair("scope", scope);
-        }
-        form.extend_pairs(&params);
-
         let mut display = url.clone();
         display.set_query(None);
         display.set_fragment(None);
+        let thumbprint = self.dpop.as_ref().map(|key| key.thumbprint().to_owned());
         let endpoint = TokenEndpoint {
             display: Arc::from(display.as_str()),
             url,
-            form: form.finish(),
             client_auth: ClientAuthentication::new(
                 &self.auth_method,
                 &self.client_id,
@@ -99,25 +73,63 @@ impl ClientCredentialsBuilder {
             max_body_bytes: self.max_token_response_bytes,
             dpop: self.dpop.map(|key| Arc::new(DpopProofs::new(key))),
         };
-        Ok(ClientCredentials::new(
-            attach,
-            TokenCache::new(
-                key,
-                self.storage
-                    .unwrap_or_else(|| Arc::new(MemoryStorage::new())),
-                endpoint,
-                CacheSettings {
-                    timing: Timing {
-                        margin: self.expiry_margin,
-                        window: self.refresh_window,
-                        spread: Timing::random_spread(),
-                    },
-                    lease_ttl: self.refresh_lease_ttl,
-                    max_lifetime: self.max_token_lifetime,
+        // The default storage is this middleware's own: what it forgets, it can take out.
+        let (storage, own_memory) = match self.storage {
+            Some(storage) => (storage, None),
+            None => {
+                let memory = MemoryStorage::new();
+                (
+                    Arc::new(memory.clone()) as Arc<dyn TokenStorage>,
+                    Some(memory),
+                )
+            }
+        };
+        let client = Arc::new(TokenClient::new(
+            endpoint,
+            storage,
+            own_memory,
+            CacheSettings {
+                timing: Timing {
+                    margin: self.expiry_margin,
+                    window: self.refresh_window,
+                    spread: Timing::random_spread(),
                 },
-                FaultLog::new(WARNING_INTERVAL),
-            ),
-        ))
+                lease_ttl: self.refresh_lease_ttl,
+                max_lifetime: self.max_token_lifetime,
+            },
+            self.client_id,
+            thumbprint,
+        ));
+
+        let default = (self.routes.is_empty() || self.default_grant).then_some(self.grant);
+        let mut slots = Slots::new(
+            client,
+            SlotLimits {
+                max: self.max_grants,
+                idle: self.idle_grant_timeout,
+            },
+        );
+        let routes = Routes::new(
+            routes
+                .into_iter()
+                .map(|(prefix, grant)| (prefix, slots.pin(&grant)))
+                .collect(),
+            default.as_ref().map(|grant| slots.pin(grant)),
+        );
+        Ok(ClientCredentials::new(attach, routes, slots))
+    }
+
+    /// The routes, each prefix parsed; the first bad or repeated one is an error.
+    fn parsed_routes(&self) -> Result<Vec<(RoutePrefix, Grant)>, ConfigError> {
+        let mut parsed: Vec<(RoutePrefix, Grant)> = Vec::new();
+        for (prefix, grant) in &self.routes {
+            let prefix = RoutePrefix::parse(prefix)?;
+            if parsed.iter().any(|(seen, _)| *seen == prefix) {
+                return Err(ConfigError::DuplicateRoute(prefix.to_string()));
+            }
+            parsed.push((prefix, grant.clone()));
+        }
+        Ok(parsed)
     }
 
     /// The origins of [`only_for`](Self::only_for), or `None` when it was not used.
@@ -146,7 +158,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            auth.cache().endpoint.form,
+            auth.default_slot().form,
             "grant_type=client_credentials&audience=https%3A%2F%2Fapi.example%2F\
              &scope=read%3Aa+write%3Ab&resource=urn%3Ax"
         );
@@ -166,19 +178,19 @@ mod tests {
         };
         let two = build(&["https://fruits.example/", "https://veg.example/api"]);
         assert_eq!(
-            two.cache().endpoint.form,
+            two.default_slot().form,
             "grant_type=client_credentials&resource=https%3A%2F%2Ffruits.example%2F\
              &resource=https%3A%2F%2Fveg.example%2Fapi"
         );
         let one = build(&["https://fruits.example/"]);
-        assert_ne!(one.cache().key, two.cache().key);
+        assert_ne!(one.default_slot().key, two.default_slot().key);
         let as_extra = ClientCredentials::builder("https://a.example/t", "id", "secret")
             .extra_param("resource", "https://fruits.example/")
             .build()
             .unwrap();
         assert_eq!(
-            one.cache().key,
-            as_extra.cache().key,
+            one.default_slot().key,
+            as_extra.default_slot().key,
             "the same token either way"
         );
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::endpoint::client_auth::AuthMethod;
-use crate::error::{ConfigError, Error, printable_without_userinfo};
+use crate::error::{ConfigError, Error};
 use crate::middleware::attach::is_loopback;
 use crate::middleware::builder::ClientCredentialsBuilder;
 use crate::time::MAX_EXPIRES_IN;
@@ -16,19 +16,6 @@ const MAX_REFRESH_LEASE_TTL: Duration = Duration::from_secs(600);
 
 /// Below this, even an ordinary token response (a JWT with a few claims) would not fit.
 const MIN_TOKEN_RESPONSE_BYTES: usize = 1024;
-
-/// Form parameters the crate sets itself, which [`extra_param`] may not override.
-///
-/// [`extra_param`]: ClientCredentialsBuilder::extra_param
-const RESERVED_PARAMS: &[&str] = &[
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "audience",
-    "scope",
-    "client_assertion",
-    "client_assertion_type",
-];
 
 impl ClientCredentialsBuilder {
     /// The token endpoint, once every option has been checked; the first problem otherwise.
@@ -62,28 +49,26 @@ impl ClientCredentialsBuilder {
         if self.auth_method == AuthMethod::ClientSecretJwt && secret_bytes < 32 {
             return Err(ConfigError::ShortClientSecret(secret_bytes).into());
         }
-        for (option, value) in [("audience", &self.audience), ("scope", &self.scope)] {
-            if value.as_deref() == Some("") {
-                return Err(ConfigError::EmptyValue(option).into());
-            }
+        self.grant.check()?;
+        for (_, grant) in &self.routes {
+            grant.check()?;
         }
-        for resource in &self.resources {
-            let uri = Url::parse(resource)
-                .ok()
-                .filter(|uri| uri.fragment().is_none());
-            if uri.is_none() {
-                return Err(
-                    ConfigError::InvalidResource(printable_without_userinfo(resource)).into(),
-                );
-            }
+        if !self.routes.is_empty() && !self.default_grant && !self.grant.is_empty() {
+            return Err(ConfigError::GrantWithRoutes.into());
         }
-        for (name, _) in &self.extra_params {
-            if name.is_empty() {
-                return Err(ConfigError::EmptyValue("an extra parameter's name").into());
+        if self.max_grants == 0 {
+            return Err(ConfigError::InvalidSize {
+                option: "max_grants",
+                expected: "at least 1",
             }
-            if RESERVED_PARAMS.contains(&name.as_str()) {
-                return Err(ConfigError::ReservedParameter(name.clone()).into());
+            .into());
+        }
+        if self.idle_grant_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::InvalidDuration {
+                option: "idle_grant_timeout",
+                expected: "at least 1 second",
             }
+            .into());
         }
         if self.default_expires_in.is_zero() || self.default_expires_in > MAX_EXPIRES_IN {
             return Err(ConfigError::InvalidDuration {
@@ -159,6 +144,7 @@ mod tests {
     use super::*;
     use crate::ClientCredentials;
     use crate::endpoint::retry;
+    use crate::grant::{Grant, RESERVED_PARAMS};
 
     fn build(endpoint: &str) -> Result<ClientCredentials, Error> {
         ClientCredentials::builder(endpoint, "id", "secret").build()
@@ -251,6 +237,56 @@ mod tests {
                 ConfigError::ReservedParameter(name.to_string())
             );
         }
+    }
+
+    #[test]
+    fn routes_are_checked_and_leave_no_builder_grant_to_every_other_request() {
+        let builder = || ClientCredentials::builder("https://a.example/t", "id", "secret");
+        let orders = || Grant::new().audience("https://orders.example/");
+        assert!(matches!(
+            config_error(builder().route("orders.example", orders()).build()),
+            ConfigError::InvalidRoute(_)
+        ));
+        assert!(matches!(
+            config_error(
+                builder()
+                    .route("https://orders.example", orders())
+                    .route("https://orders.example/", Grant::new().audience("x"))
+                    .build()
+            ),
+            ConfigError::DuplicateRoute(_)
+        ));
+        assert_eq!(
+            config_error(
+                builder()
+                    .route("https://orders.example", Grant::new().audience(""))
+                    .build()
+            ),
+            ConfigError::EmptyValue("audience")
+        );
+        assert_eq!(
+            config_error(
+                builder()
+                    .scope("read")
+                    .route("https://orders.example", orders())
+                    .build()
+            ),
+            ConfigError::GrantWithRoutes
+        );
+        assert!(
+            builder()
+                .default_grant(Grant::new().scope("read"))
+                .route("https://orders.example", orders())
+                .build()
+                .is_ok()
+        );
+        assert!(matches!(
+            config_error(builder().max_grants(0).build()),
+            ConfigError::InvalidSize {
+                option: "max_grants",
+                ..
+            }
+        ));
     }
 
     #[test]

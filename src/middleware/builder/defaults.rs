@@ -37,4 +37,12 @@ impl ClientCredentialsBuilder {
     /// says otherwise: long enough for a token request and a retry or two; a holder that dies
     /// delays the others this much.
     pub const DEFAULT_REFRESH_LEASE_TTL: Duration = Duration::from_secs(5);
+
+    /// How many grants named per request keep a token at once, unless
+    /// [`max_grants`](Self::max_grants) says otherwise.
+    pub const DEFAULT_MAX_GRANTS: usize = 1000;
+
+    /// How long a grant named per request keeps its token unused, unless
+    /// [`idle_grant_timeout`](Self::idle_grant_timeout) says otherwise.
+    pub const DEFAULT_IDLE_GRANT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 }

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod defaults;
+mod routing;
 mod sender_constraint;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use crate::endpoint::client_auth::AuthMethod;
 use crate::endpoint::dpop::DpopKey;
 use crate::endpoint::retry;
 use crate::error::ConfigError;
+use crate::grant::Grant;
 use crate::middleware::ClientCredentials;
 use crate::middleware::attach::Predicate;
 use crate::secret::Secret;
@@ -28,10 +30,14 @@ pub struct ClientCredentialsBuilder {
     token_endpoint: String,
     client_id: String,
     client_secret: Secret,
-    audience: Option<String>,
-    scope: Option<String>,
-    resources: Vec<String>,
-    extra_params: Vec<(String, String)>,
+    /// The builder's own grant: the default one, unless routes are given.
+    grant: Grant,
+    /// Whether `default_grant` named the builder's grant as the default even with routes.
+    default_grant: bool,
+    /// Each route's prefix, as given, and its grant.
+    routes: Vec<(String, Grant)>,
+    max_grants: usize,
+    idle_grant_timeout: Duration,
     auth_method: AuthMethod,
     dpop: Option<DpopKey>,
     /// The client certificate for token requests (mTLS), when the builder makes the client.
@@ -90,10 +96,11 @@ impl ClientCredentialsBuilder {
             token_endpoint: token_endpoint.into(),
             client_id: client_id.into(),
             client_secret: Secret::new(client_secret),
-            audience: None,
-            scope: None,
-            resources: Vec::new(),
-            extra_params: Vec::new(),
+            grant: Grant::new(),
+            default_grant: false,
+            routes: Vec::new(),
+            max_grants: Self::DEFAULT_MAX_GRANTS,
+            idle_grant_timeout: Self::DEFAULT_IDLE_GRANT_TIMEOUT,
             auth_method: AuthMethod::default(),
             dpop: None,
             #[cfg(feature = "default-tls")]
@@ -131,7 +138,7 @@ impl ClientCredentialsBuilder {
     /// The `audience` form parameter: the API the token is for. Auth0 requires it (the API's
     /// identifier); servers that follow RFC 8707 take [`resource`](Self::resource) instead.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.grant = self.grant.audience(audience);
         self
     }
 
@@ -152,13 +159,21 @@ impl ClientCredentialsBuilder {
     /// # Ok::<(), reqwest_alf::Error>(())
     /// ```
     pub fn resource(mut self, uri: impl Into<String>) -> Self {
-        self.resources.push(uri.into());
+        self.grant = self.grant.resource(uri);
         self
     }
 
     /// The `scope` form parameter: space-separated scopes, e.g. `"read:fruits write:fruits"`.
     pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
+        self.grant = self.grant.scope(scope);
+        self
+    }
+
+    /// The `organization` form parameter: the Auth0 organization (its id, `org_…`, or its
+    /// name) tokens are issued for. For a client that serves many organizations, name one per
+    /// request instead, with a [`Grant`] extension.
+    pub fn organization(mut self, organization: impl Into<String>) -> Self {
+        self.grant = self.grant.organization(organization);
         self
     }
 
@@ -168,7 +183,7 @@ impl ClientCredentialsBuilder {
     /// `audience`, `scope`, `client_assertion*`) are refused at build time: use the options
     /// named after them.
     pub fn extra_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.extra_params.push((name.into(), value.into()));
+        self.grant = self.grant.extra_param(name, value);
         self
     }
 
@@ -290,50 +305,6 @@ impl ClientCredentialsBuilder {
         self
     }
 
-    /// Attaches tokens only to requests to these origins (scheme, host and port, e.g.
-    /// `"https://fruits.example.com"`); requests elsewhere pass through untouched: no token, no
-    /// token fetched, no replay after a 401. Call it again to add origins.
-    ///
-    /// # Example
-    /// ```
-    /// use reqwest_alf::ClientCredentials;
-    ///
-    /// let auth = ClientCredentials::builder("https://tenant.example/oauth/token", "id", "secret")
-    ///     .audience("https://fruits.example.com")
-    ///     .only_for(["https://fruits.example.com", "https://fruits.example.com:8443"])
-    ///     .build()?;
-    /// # Ok::<(), reqwest_alf::Error>(())
-    /// ```
-    pub fn only_for<I>(mut self, origins: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.only_for.extend(origins.into_iter().map(Into::into));
-        self
-    }
-
-    /// Attaches tokens only to requests `predicate` accepts, on top of the other rules;
-    /// requests it refuses pass through untouched, like those [`only_for`](Self::only_for)
-    /// leaves out.
-    ///
-    /// # Example
-    /// ```
-    /// use reqwest_alf::ClientCredentials;
-    ///
-    /// let auth = ClientCredentials::builder("https://tenant.example/oauth/token", "id", "secret")
-    ///     .attach_when(|request| request.url().path().starts_with("/api/"))
-    ///     .build()?;
-    /// # Ok::<(), reqwest_alf::Error>(())
-    /// ```
-    pub fn attach_when<F>(mut self, predicate: F) -> Self
-    where
-        F: Fn(&reqwest::Request) -> bool + Send + Sync + 'static,
-    {
-        self.attach_when = Some(Arc::new(predicate));
-        self
-    }
-
     /// The most a token response body may hold (default
     /// [64 KiB](Self::DEFAULT_MAX_TOKEN_RESPONSE_BYTES)); a longer one is an error, and is not read
     /// further. Real token responses are a few kilobytes at most.
@@ -408,10 +379,11 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("token_endpoint", &self.token_endpoint)
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
-            .field("audience", &self.audience)
-            .field("scope", &self.scope)
-            .field("resources", &self.resources)
-            .field("extra_params", &self.extra_params)
+            .field("grant", &self.grant)
+            .field("default_grant", &self.default_grant)
+            .field("routes", &self.routes)
+            .field("max_grants", &self.max_grants)
+            .field("idle_grant_timeout", &self.idle_grant_timeout)
             .field("auth_method", &self.auth_method)
             .field("dpop", &self.dpop)
             .field("client_identity", &self.client_identity_given())

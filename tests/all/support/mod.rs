@@ -19,6 +19,7 @@ pub mod assertion;
 pub mod dpop;
 #[cfg(feature = "redis")]
 pub mod failover;
+pub mod issuer;
 pub mod logs;
 #[cfg(feature = "default-tls")]
 pub mod mtls;
