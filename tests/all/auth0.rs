@@ -8,7 +8,9 @@ use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
 use jsonwebtoken::Algorithm;
 use reqwest_alf::retry_policies::Jitter;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{AuthMethod, ClientCredentials, ClientCredentialsBuilder, Error, PrivateKey};
+use reqwest_alf::{
+    AuthMethod, ClientCredentials, ClientCredentialsBuilder, Error, Grant, PrivateKey,
+};
 
 use crate::support::assertion::{self, RSA_PRIVATE, RSA_PUBLIC};
 use crate::support::tls::{TlsFront, tls_front};
@@ -132,6 +134,45 @@ async fn the_preset_at_a_local_base_url_keeps_its_defaults() {
     orders.assert_calls_async(1).await;
     let got = middleware.token().await.unwrap();
     assert_eq!(got.lifetime(), ClientCredentials::AUTH0_DEFAULT_EXPIRES_IN);
+}
+
+#[tokio::test]
+async fn the_preset_asks_for_the_organization_of_the_builder_or_of_the_request() {
+    let auth = MockServer::start_async().await;
+    let for_org = |org: &'static str, token: &'static str| {
+        let auth = &auth;
+        async move {
+            auth.mock_async(move |when, then| {
+                when.method("POST")
+                    .path(TOKEN_PATH)
+                    .form_urlencoded_tuple("audience", "https://orders.example/")
+                    .form_urlencoded_tuple("organization", org)
+                    .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
+                then.status(200).body(support::token_json(token, None));
+            })
+            .await
+        }
+    };
+    let (acme, globex) = (
+        for_org("org_acme", "acme-token").await,
+        for_org("org_globex", "globex-token").await,
+    );
+    let middleware = ClientCredentials::auth0_at(auth.base_url(), CLIENT_ID, CLIENT_SECRET)
+        .audience("https://orders.example/")
+        .organization("org_acme")
+        .build()
+        .unwrap();
+
+    let token = middleware.token().await.unwrap();
+    assert_eq!(token.access_token().secret(), "acme-token");
+    let globex_grant = Grant::new()
+        .audience("https://orders.example/")
+        .organization("org_globex");
+    let token = middleware.token_for(&globex_grant).await.unwrap();
+    assert_eq!(token.access_token().secret(), "globex-token");
+
+    acme.assert_calls_async(1).await;
+    globex.assert_calls_async(1).await;
 }
 
 #[tokio::test]

@@ -286,3 +286,57 @@ async fn logs_of_a_dpop_run_with_nonces_hold_no_token_proof_or_key() {
         assert!(!logs.contains(secret), "{secret} in the logs");
     }
 }
+
+#[tokio::test]
+async fn a_caller_of_token_makes_each_request_a_proof_the_api_verifies() {
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let verifier = Verifier::default();
+    dpop::token_endpoint(&auth, &verifier, None).await;
+    let accepted = dpop::api(&api, &verifier, None).await;
+    let credentials = middleware(&auth, DpopKey::generate().unwrap());
+    let http = reqwest::Client::new();
+
+    for path in ["/fruits", "/vegetables"] {
+        let token = credentials.token().await.unwrap();
+        let url = reqwest::Url::parse(&api.url(path)).unwrap();
+        let proof = credentials
+            .dpop_proof(&reqwest::Method::GET, &url, &token)
+            .unwrap()
+            .expect("a proof, with DPoP");
+        let response = http
+            .get(url)
+            .header(
+                "authorization",
+                format!(
+                    "{} {}",
+                    token.token_type().scheme(),
+                    token.access_token().secret()
+                ),
+            )
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{:?}",
+            verifier.refusals.lock().unwrap()
+        );
+    }
+    assert_eq!(accepted.get(), 2);
+
+    let bearer = support::builder(&auth).build().unwrap();
+    let url = reqwest::Url::parse(&api.url("/fruits")).unwrap();
+    let token = credentials.token().await.unwrap();
+    assert!(
+        bearer
+            .dpop_proof(&reqwest::Method::GET, &url, &token)
+            .unwrap()
+            .is_none(),
+        "no proof without DPoP"
+    );
+}

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use httpmock::MockServer;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{AuthMethod, ClientCredentials, ConfigError, Error, MemoryStorage, PrivateKey};
+use reqwest_alf::{
+    AuthMethod, ClientCredentials, ConfigError, Error, Grant, MemoryStorage, PrivateKey,
+};
 
 use crate::support::assertion::RSA_PRIVATE;
 use crate::support::{self, CLIENT_SECRET, logs};
@@ -39,6 +41,24 @@ async fn debug_output_of_every_public_type_is_redacted() {
     assert_hidden(&format!("{storage:?}"));
     let basic = support::builder(&auth).build().unwrap();
     assert_hidden(&format!("{basic:?}"));
+
+    // A grant's extra parameters may carry anything: their values never show, in its Debug,
+    // its label, the stats per grant, or a middleware routing to it.
+    let grant = Grant::new()
+        .audience("https://orders.example/")
+        .extra_param("signing_key", CLIENT_SECRET);
+    let routed = support::builder(&auth)
+        .route("https://orders.example", grant.clone())
+        .build()
+        .unwrap();
+    routed.token_for(&grant).await.unwrap();
+    for shown in [
+        format!("{grant:?} {grant:#?} {grant}"),
+        format!("{routed:?} {routed:#?}"),
+        format!("{:?}", routed.stats_by_grant()),
+    ] {
+        assert_hidden(&shown);
+    }
 
     let key = PrivateKey::from_pem(RSA_PRIVATE).unwrap().key_id("kid-1");
     let key_body: String = RSA_PRIVATE.lines().nth(1).unwrap().to_owned();
