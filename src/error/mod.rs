@@ -18,14 +18,22 @@ pub use config::ConfigError;
 pub(crate) use printable::{LONG_VALUE, SHORT_VALUE, printable, printable_without_userinfo};
 pub use token_response::{OAuthError, TokenResponseError};
 
+/// What the middleware returns when it could not give a request a token: the request was not
+/// sent, and its source says why. A layer of its own, so that wrappers that forward `source()`
+/// as theirs still lead to the reason (`Error::downcast_ref`).
+#[derive(Debug, thiserror::Error)]
+#[error("the request was not sent: no access token could be had")]
+struct NotSent(#[source] Error);
+
 /// A [`Result`](std::result::Result) with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while building the middleware or getting a token.
 ///
-/// The middleware returns it inside [`reqwest_middleware::Error::Middleware`]; get it back with
-/// [`Error::downcast_ref`], also from behind `reqwest-retry`. When this error comes back, the
-/// API request was not sent.
+/// The middleware returns it inside [`reqwest_middleware::Error::Middleware`], as the source of
+/// an error that reads "the request was not sent: no access token could be had"; get it back
+/// with [`Error::downcast_ref`], also from behind `reqwest-retry`. When this error comes back,
+/// the API request was not sent.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -127,19 +135,17 @@ impl Error {
         let reqwest_middleware::Error::Middleware(inner) = error else {
             return None;
         };
-        inner.chain().find_map(|cause| {
-            if let Some(ours) = cause.downcast_ref::<Error>() {
-                return Some(ours);
-            }
-            let wrapped = match cause.downcast_ref::<reqwest_retry::RetryError>() {
-                Some(
-                    reqwest_retry::RetryError::Error(wrapped)
-                    | reqwest_retry::RetryError::WithRetries { err: wrapped, .. },
-                ) => wrapped,
-                None => cause.downcast_ref::<reqwest_middleware::Error>()?,
-            };
-            Error::downcast_ref(wrapped)
-        })
+        // The middleware's error is `NotSent`, whose source is this error: found down the chain
+        // of sources, also where a wrapper forwards `source()` as its own (reqwest-middleware's
+        // error does, and reqwest-retry's around it).
+        inner
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<Error>())
+    }
+
+    /// This error as the middleware returns it: the request was not sent, and this is why.
+    pub(crate) fn not_sent(self) -> reqwest_middleware::Error {
+        reqwest_middleware::Error::middleware(NotSent(self))
     }
 
     /// The old name of [`Error::downcast_ref`], which borrows rather than makes an error.

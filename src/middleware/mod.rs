@@ -327,7 +327,7 @@ impl Middleware for ClientCredentials {
                 return next.run(request, extensions);
             }
             Err(error) => {
-                let error = reqwest_middleware::Error::middleware(Error::from(error));
+                let error = Error::from(error).not_sent();
                 return Box::pin(std::future::ready(Err(error)));
             }
         };

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::cache::cached_token::{Lent, TokenId};
 use crate::cache::{Miss, Slot};
 use crate::endpoint::dpop::proof::DPOP;
+use crate::error::Error;
 
 /// Puts a token of `slot` that does not count as expired on `request`; which token it put
 /// there. The cached token needs no await: nearly every request takes it.
@@ -52,10 +53,7 @@ async fn put_replacing_token(
         }
     }
     let (seen, now) = miss;
-    let fetched = slot
-        .replace(seen, now)
-        .await
-        .map_err(reqwest_middleware::Error::middleware)?;
+    let fetched = slot.replace(seen, now).await.map_err(Error::not_sent)?;
     put_token(slot, request, fetched.lend(slot.header_of(&fetched)))
 }
 
@@ -69,7 +67,7 @@ fn put_token(
     if let Some(dpop) = &slot.client.endpoint.dpop {
         let proof = dpop
             .proof(request.method(), request.url(), lent.ath.as_deref())
-            .map_err(reqwest_middleware::Error::middleware)?;
+            .map_err(Error::not_sent)?;
         request.headers_mut().insert(DPOP, proof);
     }
     request.headers_mut().insert(AUTHORIZATION, lent.header);

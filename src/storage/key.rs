@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use aws_lc_rs::digest::{Context, SHA256};
 use url::Url;
 
 use crate::grant::Grant;
@@ -25,10 +25,10 @@ impl StorageKey {
     ) -> Self {
         let mut extra: Vec<_> = grant.params().collect();
         extra.sort();
-        let mut hash = Sha256::new();
+        let mut hash = Context::new(&SHA256);
         // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
         let mut field = |value: &str| {
-            hash.update((value.len() as u64).to_be_bytes());
+            hash.update(&(value.len() as u64).to_be_bytes());
             hash.update(value.as_bytes());
         };
         field(endpoint.as_str());
@@ -44,8 +44,11 @@ impl StorageKey {
             field("dpop");
             field(thumbprint);
         }
-        let digest = hash.finalize();
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let digest = hash.finish();
+        let hex: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let host = endpoint.host_str().unwrap_or("token");
         Self(Arc::from(format!("{host}:{hex}")))
     }

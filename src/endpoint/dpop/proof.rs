@@ -4,13 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
+use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_auth::parser::ChallengeParser;
 use jsonwebtoken::Header;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::endpoint::dpop::DpopKey;
@@ -113,7 +113,7 @@ pub(crate) fn asks_for_nonce(headers: &HeaderMap) -> bool {
 
 /// `ath`: the base64url SHA-256 of the access token (RFC 9449 §4.2).
 pub(crate) fn ath(access_token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(access_token))
+    URL_SAFE_NO_PAD.encode(digest(&SHA256, access_token.as_bytes()))
 }
 
 /// `htu`: the request URL without its query and fragment (RFC 9449 §4.2).

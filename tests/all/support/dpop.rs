@@ -11,7 +11,6 @@ use base64::Engine as _;
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use jsonwebtoken::jwk::ThumbprintHash;
 use jsonwebtoken::{DecodingKey, Validation};
-use sha2::{Digest, Sha256};
 
 use super::{Counter, TOKEN_PATH, json_response};
 
@@ -112,7 +111,10 @@ impl Verifier {
 
 /// `ath` as a server computes it: base64url SHA-256 of the token.
 pub fn ath_of(token: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(token))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        token.as_bytes(),
+    ))
 }
 
 /// A token endpoint that hands out DPoP tokens `dpop-token-1`, `-2`, … to requests with a
