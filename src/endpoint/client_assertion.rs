@@ -117,7 +117,7 @@ impl PrivateKey {
         let key = Self {
             key: Arc::new(key),
             kind,
-            fingerprint: sha256(pem.as_ref()),
+            fingerprint: sha256(pem),
             algorithm,
             key_id: None,
             audience: None,
