@@ -19,6 +19,7 @@ mod many_grants;
 mod mtls;
 mod rate_limit;
 mod readme;
+mod readme_snippets;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]

@@ -26,3 +26,36 @@ fn the_readme_example_is_the_quickstart_example() {
         "README.rst's first rust block and examples/quickstart.rs differ: keep them identical"
     );
 }
+
+/// The README's Rust snippets, each as the file shows it (indented by four spaces).
+fn rust_blocks(readme: &str) -> Vec<String> {
+    readme
+        .split(".. code-block:: rust\n\n")
+        .skip(1)
+        .map(|block| {
+            block
+                .lines()
+                .take_while(|line| line.is_empty() || line.starts_with("    "))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn every_other_rust_snippet_of_the_readme_is_compiled_word_for_word() {
+    let readme = include_str!("../../README.rst");
+    let compiled = include_str!("readme_snippets.rs");
+
+    let blocks = rust_blocks(readme);
+    assert!(blocks.len() > 5, "the README's snippets were not found");
+    for block in &blocks[1..] {
+        assert!(
+            compiled.contains(&format!("{block}\n    Ok(())\n}}")),
+            "this README.rst snippet is not in tests/all/readme_snippets.rs as it stands; \
+             copy it there, in a function of its own:\n{block}"
+        );
+    }
+}
