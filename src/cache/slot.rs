@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use tracing::{Instrument, Span};
+
 use crate::cache::cached_token::CachedToken;
 use crate::cache::client::TokenClient;
 use crate::cache::current::Current;
@@ -139,7 +141,10 @@ impl Slot {
             },
             None => {
                 let this = Arc::clone(self);
-                self.flight.run(move || this.obtain(Purpose::Replace)).await
+                // The flight runs in a task of its own: its spans are the caller's children.
+                self.flight
+                    .run(move || this.obtain(Purpose::Replace).instrument(Span::current()))
+                    .await
             }
         };
         match outcome {

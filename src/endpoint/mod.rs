@@ -8,6 +8,7 @@ pub(crate) mod client_auth;
 pub(crate) mod dpop;
 mod response;
 pub(crate) mod retry;
+mod span;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use retry_policies::policies::ExponentialBackoff;
+use tracing::Instrument;
 use url::Url;
 
 use crate::endpoint::client_auth::ClientAuthentication;
@@ -150,13 +152,54 @@ pub(crate) enum Fetched {
     Failed(Error),
 }
 
+impl Fetched {
+    /// How the fetch ended, as its span says it, and whether that is a failure.
+    fn outcome(&self) -> (&'static str, bool) {
+        match self {
+            Fetched::Token(_) => ("fetched", false),
+            Fetched::AfterRateLimit(_) => ("rate_limited_briefly", false),
+            Fetched::Failed(error) => (
+                match error {
+                    Error::RateLimited { .. } => "rate_limited",
+                    Error::Transport { .. } => "transport_error",
+                    Error::TokenEndpoint { status, .. } if status.is_server_error() => {
+                        "server_error"
+                    }
+                    Error::TokenEndpoint { .. } => "refused",
+                    Error::InvalidTokenResponse { .. } => "invalid_response",
+                    _ => "error",
+                },
+                true,
+            ),
+        }
+    }
+}
+
 impl TokenEndpoint {
     /// Gets a new token, retrying where a retry can help. A rate limit ends the fetch at once:
     /// a short one with [`Fetched::AfterRateLimit`], for the caller to wait out with everyone
     /// else held back, a long one with [`Error::RateLimited`].
     ///
     /// `form` is the grant's form body, without the client's authentication.
+    ///
+    /// The fetch is a `tracing` span of its own (`span.rs`), a child of the current span.
     pub(crate) async fn fetch(
+        &self,
+        form: &str,
+        counters: &Counters,
+        attempts: &mut Attempts,
+    ) -> Fetched {
+        let span = span::fetch_span(&self.url, &self.display);
+        let fetched = self
+            .fetch_attempts(form, counters, attempts)
+            .instrument(span.clone())
+            .await;
+        let (outcome, failed) = fetched.outcome();
+        span::record_end(&span, attempts.made, outcome, failed);
+        fetched
+    }
+
+    async fn fetch_attempts(
         &self,
         form: &str,
         counters: &Counters,
@@ -281,6 +324,7 @@ impl TokenEndpoint {
             )));
         }
         let status = response.status();
+        span::record_status(status);
         if let Some(dpop) = &self.dpop {
             dpop.remember_nonce(&self.url, response.headers());
         }

@@ -38,4 +38,5 @@ mod stats;
 mod storage;
 mod token_request;
 mod token_response;
+mod traces;
 mod with_reqwest_retry;
