@@ -219,6 +219,7 @@ mod error;
 mod grant;
 mod middleware;
 mod per_thread;
+mod random;
 mod secret;
 mod stats;
 mod storage;

@@ -238,53 +238,59 @@ impl Token {
     }
 }
 
-/// The JSON form of a [`Token`] in storage.
-#[derive(Serialize, Deserialize)]
-struct StoredToken<'a> {
-    #[serde(borrow)]
-    access_token: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    token_type: std::borrow::Cow<'a, str>,
-    issued_at: f64,
-    expires_at: f64,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    scope: Option<std::borrow::Cow<'a, str>>,
-}
-
+/// The JSON form of a [`Token`] in storage: `access_token`, `token_type`, `issued_at` and
+/// `expires_at` (UNIX seconds, with fractions) and, when there is one, `scope`. Written by hand
+/// rather than derived, which would cost every build a proc-macro crate.
 impl Serialize for Token {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        StoredToken {
-            access_token: self.access_token.secret().into(),
-            token_type: self.kind.scheme().into(),
-            issued_at: to_stored_seconds(self.issued_at),
-            expires_at: to_stored_seconds(self.expires_at),
-            scope: self.scope.as_deref().map(Into::into),
+        use serde::ser::SerializeStruct as _;
+        let fields = if self.scope.is_some() { 5 } else { 4 };
+        let mut stored = serializer.serialize_struct("StoredToken", fields)?;
+        stored.serialize_field("access_token", self.access_token.secret())?;
+        stored.serialize_field("token_type", self.kind.scheme())?;
+        stored.serialize_field("issued_at", &to_stored_seconds(self.issued_at))?;
+        stored.serialize_field("expires_at", &to_stored_seconds(self.expires_at))?;
+        if let Some(scope) = &self.scope {
+            stored.serialize_field("scope", &**scope)?;
         }
-        .serialize(serializer)
+        stored.end()
     }
 }
 
 impl<'de> Deserialize<'de> for Token {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        let stored = StoredToken::deserialize(deserializer)?;
-        let kind = TokenType::from_scheme(&stored.token_type)
+        let stored = serde_json::Value::deserialize(deserializer)?;
+        let text = |name: &'static str| {
+            stored
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| D::Error::custom(format_args!("{name} is not a string")))
+        };
+        let seconds = |name: &'static str| {
+            stored
+                .get(name)
+                .and_then(serde_json::Value::as_f64)
+                .ok_or_else(|| D::Error::custom(format_args!("{name} is not a number")))
+        };
+        let kind = TokenType::from_scheme(text("token_type")?)
             .ok_or_else(|| D::Error::custom("token_type is neither Bearer nor DPoP"))?;
-        if stored.expires_at < stored.issued_at {
+        let (issued_at, expires_at) = (seconds("issued_at")?, seconds("expires_at")?);
+        if expires_at < issued_at {
             return Err(D::Error::custom("expires_at is before issued_at"));
         }
         let at = |seconds: f64| {
             from_stored_seconds(seconds).ok_or_else(|| D::Error::custom("time out of range"))
         };
         let token = Token::new(
-            AccessToken::new(stored.access_token.into_owned()),
-            at(stored.issued_at)?,
-            at(stored.expires_at)?,
+            AccessToken::new(text("access_token")?),
+            at(issued_at)?,
+            at(expires_at)?,
         )
         .with_token_type(kind);
-        Ok(match stored.scope {
-            Some(scope) => token.with_scope(scope.into_owned()),
-            None => token,
+        Ok(match stored.get("scope") {
+            None | Some(serde_json::Value::Null) => token,
+            Some(_) => token.with_scope(text("scope")?),
         })
     }
 }

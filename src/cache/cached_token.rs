@@ -8,6 +8,7 @@ use http::HeaderValue;
 
 use crate::endpoint::dpop::proof::ath;
 use crate::error::TokenResponseError;
+use crate::random::random_fraction;
 use crate::time::UnixNanos;
 use crate::token::{Token, TokenType};
 
@@ -38,8 +39,7 @@ pub(crate) struct Timing {
 impl Timing {
     /// A spread drawn at random, for a new middleware.
     pub(crate) fn random_spread() -> f64 {
-        // The top 53 bits of a random UUID, as a fraction in [0, 1).
-        (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1_u64 << 53) as f64
+        random_fraction()
     }
 
     /// When the first request to see `token` starts refreshing it in the background: inside

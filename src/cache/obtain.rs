@@ -11,6 +11,7 @@ use crate::cache::slot::Slot;
 use crate::cache::{FlightResult, Purpose};
 use crate::endpoint::{Attempts, Fetched};
 use crate::error::Error;
+use crate::random::random_hex;
 use crate::stats::count;
 use crate::storage::Lease;
 use crate::time::{CLOCK_SKEW, http_date};
@@ -26,7 +27,7 @@ impl Slot {
         let Some(lease_ttl) = self.client.settings.lease_ttl else {
             return self.load_or_fetch(purpose, None).await;
         };
-        let holder = uuid::Uuid::new_v4().simple().to_string();
+        let holder = random_hex();
         let mut wait: Option<LeaseWait> = None;
         loop {
             if let Some(stored) = self.load(purpose).await {

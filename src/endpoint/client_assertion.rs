@@ -9,9 +9,9 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
 
 use crate::error::{ConfigError, Error};
+use crate::random::random_hex;
 use crate::time::unix_seconds;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -199,14 +199,14 @@ impl PrivateKey {
     ) -> Result<String, Error> {
         install_crypto_provider();
         let iat = unix_seconds(now);
-        let claims = Claims {
-            iss: client_id,
-            sub: client_id,
-            aud: audience,
-            jti: uuid::Uuid::new_v4().to_string(),
-            iat,
-            exp: iat + ASSERTION_LIFETIME.as_secs(),
-        };
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "jti": random_hex(),
+            "iat": iat,
+            "exp": iat + ASSERTION_LIFETIME.as_secs(),
+        });
         let mut header = Header::new(self.algorithm.jsonwebtoken());
         header.kid.clone_from(&self.key_id);
         jsonwebtoken::encode(&header, &claims, &self.key)
@@ -234,16 +234,6 @@ impl fmt::Debug for PrivateKey {
             .field("audience", &self.audience)
             .finish()
     }
-}
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    jti: String,
-    iat: u64,
-    exp: u64,
 }
 
 fn invalid_key(reason: &'static str) -> Error {

@@ -10,11 +10,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_auth::parser::ChallengeParser;
 use jsonwebtoken::Header;
-use serde::Serialize;
 use url::Url;
 
 use crate::endpoint::dpop::DpopKey;
 use crate::error::{ConfigError, Error};
+use crate::random::random_hex;
 use crate::time::unix_seconds;
 
 /// The request header a proof goes in.
@@ -124,18 +124,6 @@ fn htu(url: &Url) -> String {
     htu.into()
 }
 
-#[derive(Serialize)]
-struct Claims<'a> {
-    jti: String,
-    htm: &'a str,
-    htu: &'a str,
-    iat: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ath: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-}
-
 /// A DPoP proof JWT (RFC 9449 §4.2), signed with `key`.
 pub(super) fn sign(
     key: &DpopKey,
@@ -148,14 +136,18 @@ pub(super) fn sign(
     let mut header = Header::new(key.jwt_algorithm().jsonwebtoken());
     header.typ = Some("dpop+jwt".to_owned());
     header.jwk = Some(key.jwk().clone());
-    let claims = Claims {
-        jti: uuid::Uuid::new_v4().to_string(),
-        htm,
-        htu,
-        iat,
-        ath,
-        nonce,
-    };
+    let mut claims = serde_json::json!({
+        "jti": random_hex(),
+        "htm": htm,
+        "htu": htu,
+        "iat": iat,
+    });
+    // `ath` and `nonce` only when there is one: absent, not null.
+    for (name, value) in [("ath", ath), ("nonce", nonce)] {
+        if let Some(value) = value {
+            claims[name] = value.into();
+        }
+    }
     // The JWS compact form (RFC 7515 §7.1), signed with the key parsed once: jsonwebtoken's
     // `encode` would parse it again for every proof, which costs as much as the signature.
     let part = |json: Vec<u8>| URL_SAFE_NO_PAD.encode(json);
