@@ -11,7 +11,8 @@
 //! - `AUTH0_CLIENT_ID`: a machine-to-machine application's client id
 //! - `AUTH0_CLIENT_SECRET`: its client secret, or instead
 //! - `AUTH0_PRIVATE_KEY_FILE`: a PEM private key whose public key is registered with the
-//!   application (`private_key_jwt`), with `AUTH0_KEY_ID` if the key has one
+//!   application (`private_key_jwt`, with `--features jwt`), with `AUTH0_KEY_ID` if the key
+//!   has one
 //! - `AUTH0_AUDIENCE` (optional): the API identifier; the Management API's by default
 //!
 //! The application must be authorized for the Management API with the `read:users` scope.
@@ -19,7 +20,7 @@
 
 use std::process::ExitCode;
 
-use reqwest_alf::{AuthMethod, ClientCredentials, PrivateKey};
+use reqwest_alf::ClientCredentials;
 use reqwest_middleware::ClientBuilder;
 
 const HELP: &str = "\
@@ -70,14 +71,38 @@ fn middleware(settings: &Settings) -> Result<ClientCredentials, Box<dyn std::err
     let mut builder =
         ClientCredentials::auth0(&settings.domain, &settings.client_id, secret).audience(audience);
     if let Some(path) = &settings.private_key_file {
-        let pem = std::fs::read(path).map_err(|e| format!("AUTH0_PRIVATE_KEY_FILE {path}: {e}"))?;
-        let mut key = PrivateKey::from_pem(pem)?;
-        if let Some(key_id) = &settings.key_id {
-            key = key.key_id(key_id);
-        }
-        builder = builder.auth_method(AuthMethod::PrivateKeyJwt(key));
+        builder = with_private_key(builder, path, settings.key_id.as_deref())?;
     }
     Ok(builder.build()?)
+}
+
+/// `private_key_jwt` with the key in `path`: the `jwt` feature's.
+#[cfg(feature = "jwt")]
+fn with_private_key(
+    builder: reqwest_alf::ClientCredentialsBuilder,
+    path: &str,
+    key_id: Option<&str>,
+) -> Result<reqwest_alf::ClientCredentialsBuilder, Box<dyn std::error::Error>> {
+    use reqwest_alf::{AuthMethod, PrivateKey};
+
+    let pem = std::fs::read(path).map_err(|e| format!("AUTH0_PRIVATE_KEY_FILE {path}: {e}"))?;
+    let mut key = PrivateKey::from_pem(pem)?;
+    if let Some(key_id) = key_id {
+        key = key.key_id(key_id);
+    }
+    Ok(builder.auth_method(AuthMethod::PrivateKeyJwt(key)))
+}
+
+#[cfg(not(feature = "jwt"))]
+fn with_private_key(
+    _: reqwest_alf::ClientCredentialsBuilder,
+    _: &str,
+    _: Option<&str>,
+) -> Result<reqwest_alf::ClientCredentialsBuilder, Box<dyn std::error::Error>> {
+    Err(
+        "AUTH0_PRIVATE_KEY_FILE needs the jwt feature: cargo run --example auth0 --features jwt"
+            .into(),
+    )
 }
 
 #[tokio::main]

@@ -28,7 +28,7 @@
 //! ```
 //!
 //! For an Auth0 tenant, [`ClientCredentials::auth0`] sets the token endpoint, client
-//! authentication and default lifetime from the domain; [`AuthMethod::PrivateKeyJwt`] signs
+//! authentication and default lifetime from the domain; `AuthMethod::PrivateKeyJwt` (feature `jwt`) signs
 //! each token request with a private key instead of sending a secret.
 //!
 //! One middleware serves many APIs and Auth0 organizations, a token per [`Grant`]: by API with
@@ -190,6 +190,10 @@
 //! # Features
 //! - `default-tls` (default): reqwest's default TLS for the token client. Turn it off to choose
 //!   a TLS backend through reqwest's own features.
+//! - `jwt`: client authentication with signed JWTs (`AuthMethod::PrivateKeyJwt`,
+//!   `AuthMethod::ClientSecretJwt`, `PrivateKey`) and tokens bound to a key with DPoP
+//!   (`DpopKey`, `ClientCredentialsBuilder::dpop`). Off by default: it adds a JWT library to
+//!   the build.
 //! - `redis`: [`RedisStorage`], tokens shared through Redis (`redis://`, or `rediss://` with
 //!   TLS by rustls).
 //!
@@ -226,8 +230,12 @@ mod storage;
 mod time;
 mod token;
 
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use endpoint::client_assertion::{JwtAlgorithm, PrivateKey};
 pub use endpoint::client_auth::AuthMethod;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use endpoint::dpop::DpopKey;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use grant::Grant;

@@ -1,7 +1,6 @@
-//! Random numbers from the system's generator (through aws-lc-rs): lease holders, JWT ids,
-//! where in its window each middleware refreshes.
+//! Random numbers from the system's generator (aws-lc-rs), for values that must differ.
 //!
-//! None of them is a secret: they need only be unique, or spread. Should the system's generator
+//! Lease holders, JWT ids, where in its window each middleware refreshes. None of them is a secret: they need only be unique, or spread. Should the system's generator
 //! fail, the clock, the process id and a counter still make a unique value.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -89,7 +89,7 @@ pub enum TokenType {
     Bearer,
     /// A DPoP-bound token (RFC 9449): usable only with a proof signed by the key it is bound
     /// to, which the middleware holds (see
-    /// [`dpop`](crate::ClientCredentialsBuilder::dpop)).
+    /// `ClientCredentialsBuilder::dpop`, feature `jwt`).
     Dpop,
 }
 
@@ -113,7 +113,7 @@ impl TokenType {
 /// An access token with its absolute lifetime, as kept in a [`TokenStorage`](crate::TokenStorage).
 ///
 /// A token is a bearer token, or a DPoP-bound one when the middleware has a
-/// [DPoP key](crate::ClientCredentialsBuilder::dpop) (see [`TokenType`]). Times are
+/// DPoP key (feature `jwt`; see [`TokenType`]). Times are
 /// absolute (wall clock), so a token written to shared storage by one process is judged
 /// correctly by another.
 ///

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
-use crate::endpoint::dpop::proof::ath;
+use crate::endpoint::dpop::header::ath;
 use crate::error::TokenResponseError;
 use crate::random::random_fraction;
 use crate::time::UnixNanos;

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use http::HeaderValue;
 use url::form_urlencoded;
 
+#[cfg(feature = "jwt")]
 use crate::endpoint::client_assertion::{JWT_BEARER_ASSERTION, PrivateKey};
 use crate::error::Error;
 use crate::secret::Secret;
@@ -38,11 +39,15 @@ pub enum AuthMethod {
     /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a
     /// fresh `client_assertion` JWT signed with this key (see [`PrivateKey`]), with the
     /// `client_id`. The client secret given to the builder is not used and may be empty.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     PrivateKeyJwt(PrivateKey),
     /// `client_secret_jwt` (RFC 7523 §2.2, OpenID Connect Core §9): the secret is not sent;
     /// each token request carries a fresh `client_assertion` JWT signed with it (HS256), with
     /// the same claims as [`PrivateKeyJwt`](Self::PrivateKeyJwt)'s and the `client_id`. The
     /// secret must be at least 32 bytes long, as HS256 asks (RFC 7518 §3.2).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     ClientSecretJwt,
     /// `tls_client_auth` (RFC 8705 §2.1): the client proves who it is with a TLS client
     /// certificate issued by a CA the server trusts, given with
@@ -58,10 +63,12 @@ pub enum AuthMethod {
 impl AuthMethod {
     /// Whether this method sends the client secret (and so needs one).
     pub(crate) fn uses_secret(&self) -> bool {
-        !matches!(
-            self,
-            Self::PrivateKeyJwt(_) | Self::TlsClientAuth | Self::SelfSignedTlsClientAuth
-        )
+        match self {
+            #[cfg(feature = "jwt")]
+            Self::PrivateKeyJwt(_) => false,
+            Self::TlsClientAuth | Self::SelfSignedTlsClientAuth => false,
+            _ => true,
+        }
     }
 
     /// Whether this method authenticates with a TLS client certificate.
@@ -80,6 +87,7 @@ pub(crate) enum ClientAuthentication {
     /// `client_id=…` alone: the TLS client certificate proves the rest.
     Certificate(String),
     /// `client_id=…&client_assertion_type=…&client_assertion=…`, signed anew for each request.
+    #[cfg(feature = "jwt")]
     Assertion {
         client_id: String,
         key: PrivateKey,
@@ -89,6 +97,7 @@ pub(crate) enum ClientAuthentication {
 
 impl ClientAuthentication {
     /// `assertion_audience` is the `aud` of client assertions unless the key names its own.
+    #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
     pub(crate) fn new(
         method: &AuthMethod,
         client_id: &str,
@@ -103,6 +112,7 @@ impl ClientAuthentication {
                     .append_pair("client_secret", client_secret.expose())
                     .finish(),
             )),
+            #[cfg(feature = "jwt")]
             AuthMethod::PrivateKeyJwt(key) => Self::Assertion {
                 client_id: client_id.to_owned(),
                 audience: key.audience_or(assertion_audience).to_owned(),
@@ -113,6 +123,7 @@ impl ClientAuthentication {
                     .append_pair("client_id", client_id)
                     .finish(),
             ),
+            #[cfg(feature = "jwt")]
             AuthMethod::ClientSecretJwt => Self::Assertion {
                 client_id: client_id.to_owned(),
                 audience: assertion_audience.to_owned(),
@@ -125,7 +136,7 @@ impl ClientAuthentication {
     pub(crate) fn header(&self) -> Option<&HeaderValue> {
         match self {
             Self::Basic(header) => Some(header),
-            Self::Post(_) | Self::Certificate(_) | Self::Assertion { .. } => None,
+            _ => None,
         }
     }
 
@@ -135,11 +146,13 @@ impl ClientAuthentication {
     /// # Errors
     /// When a client assertion cannot be signed (the key was checked at build time, so only if
     /// the crypto library changes its mind).
+    #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
     pub(crate) fn form_fields(&self, now: SystemTime) -> Result<Option<Cow<'_, str>>, Error> {
         Ok(match self {
             Self::Basic(_) => None,
             Self::Post(fields) => Some(Cow::Borrowed(fields.expose())),
             Self::Certificate(fields) => Some(Cow::Borrowed(fields)),
+            #[cfg(feature = "jwt")]
             Self::Assertion {
                 client_id,
                 key,
@@ -164,9 +177,11 @@ impl fmt::Debug for ClientAuthentication {
             Self::Basic(_) => f.write_str("ClientSecretBasic([redacted])"),
             Self::Post(_) => f.write_str("ClientSecretPost([redacted])"),
             Self::Certificate(_) => f.write_str("TlsClientAuth"),
+            #[cfg(feature = "jwt")]
             Self::Assertion { key, .. } if key.is_client_secret() => {
                 f.write_str("ClientSecretJwt([redacted])")
             }
+            #[cfg(feature = "jwt")]
             Self::Assertion { key, .. } => f.debug_tuple("PrivateKeyJwt").field(key).finish(),
         }
     }

@@ -3,6 +3,7 @@
 //! [`TokenEndpoint::fetch`] sends the form body with the client's authentication, retries where a
 //! retry can help, and reads the answer into a [`Token`] or a typed [`Error`].
 
+#[cfg(feature = "jwt")]
 pub(crate) mod client_assertion;
 pub(crate) mod client_auth;
 pub(crate) mod dpop;
@@ -20,7 +21,8 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::endpoint::client_auth::ClientAuthentication;
-use crate::endpoint::dpop::proof::{DPOP, DpopProofs};
+use crate::endpoint::dpop::header::DPOP;
+use crate::endpoint::dpop::proof::DpopProofs;
 use crate::endpoint::response::{parse_oauth_error, parse_token_response, read_capped};
 use crate::endpoint::retry::RateLimit;
 use crate::error::{Error, OAuthError, TokenResponseError, is_retryable_status};

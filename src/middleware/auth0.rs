@@ -18,7 +18,7 @@ impl ClientCredentials {
     /// [`AuthMethod::ClientSecretPost`] (what Auth0 applications expect), a default lifetime
     /// of [24 hours](Self::AUTH0_DEFAULT_EXPIRES_IN) for responses without `expires_in`, and
     /// `https://{domain}/` as the audience of client assertions if you switch to
-    /// [`AuthMethod::PrivateKeyJwt`].
+    /// `AuthMethod::PrivateKeyJwt` (feature `jwt`).
     ///
     /// `domain` is the tenant's domain (`tenant.eu.auth0.com`) or a custom domain, without
     /// `https://` or a path. Then set [`audience`](ClientCredentialsBuilder::audience) to the

@@ -24,7 +24,7 @@ use reqwest_middleware::{Middleware, Next};
 use url::Url;
 
 use crate::cache::{Slot, Slots};
-use crate::endpoint::dpop::proof::ath;
+use crate::endpoint::dpop::header::ath;
 use crate::error::{ConfigError, Error};
 use crate::grant::Grant;
 use crate::middleware::attach::AttachRules;
@@ -165,7 +165,7 @@ impl ClientCredentials {
 
     /// The `DPoP` header for a `method` request to `url` with `token` (RFC 9449 §7): for
     /// callers of [`token`](Self::token) on a middleware built with
-    /// [`dpop`](crate::ClientCredentialsBuilder::dpop), whose requests carry
+    /// `dpop` (feature `jwt`), whose requests carry
     /// `Authorization: DPoP {token}` and this proof, made anew for each request. `None`
     /// without DPoP: the token is a bearer token.
     ///

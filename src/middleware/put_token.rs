@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::cache::cached_token::{Lent, TokenId};
 use crate::cache::{Miss, Slot};
-use crate::endpoint::dpop::proof::DPOP;
+use crate::endpoint::dpop::header::DPOP;
 use crate::error::Error;
 
 /// Puts a token of `slot` that does not count as expired on `request`; which token it put

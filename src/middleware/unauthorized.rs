@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::cache::Slot;
 use crate::cache::cached_token::TokenId;
 use crate::cache::refusals::{FIRST_PACE, LONGEST_PACE};
-use crate::endpoint::dpop::proof::asks_for_nonce;
+use crate::endpoint::dpop::header::asks_for_nonce;
 use crate::middleware::attach::answered_where_sent;
 use crate::middleware::put_token::attach_fresh_token;
 use crate::middleware::replay::{Recalled, Replay};

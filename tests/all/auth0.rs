@@ -5,14 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use httpmock::{HttpMockRequest, HttpMockResponse, Mock, MockServer};
-use jsonwebtoken::Algorithm;
 use reqwest_alf::retry_policies::Jitter;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{
-    AuthMethod, ClientCredentials, ClientCredentialsBuilder, Error, Grant, PrivateKey,
-};
+use reqwest_alf::{ClientCredentials, ClientCredentialsBuilder, Error, Grant};
 
-use crate::support::assertion::{self, RSA_PRIVATE, RSA_PUBLIC};
 use crate::support::tls::{TlsFront, tls_front};
 use crate::support::{self, CLIENT_ID, CLIENT_SECRET, TOKEN_PATH};
 
@@ -277,8 +273,14 @@ async fn access_denied_is_final_and_keeps_its_description() {
     );
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn private_key_jwt_assertions_are_for_the_tenant() {
+    use jsonwebtoken::Algorithm;
+    use reqwest_alf::{AuthMethod, PrivateKey};
+
+    use crate::support::assertion::{self, RSA_PRIVATE, RSA_PUBLIC};
+
     let mock = MockServer::start_async().await;
     let (front, builder) = auth0(&mock).await;
     let (calls, bodies) = assertion::recording_token_endpoint(&mock).await;

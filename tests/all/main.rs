@@ -9,6 +9,7 @@ mod attach;
 mod auth0;
 mod caching;
 mod concurrency;
+#[cfg(feature = "jwt")]
 mod dpop;
 mod failed_fetch;
 #[cfg(feature = "redis")]

@@ -80,6 +80,7 @@ async fn auth0(client_id: &str, client_secret: &str) -> Outcome {
     Ok(())
 }
 
+#[cfg(feature = "jwt")]
 #[rustfmt::skip]
 async fn auth0_with_a_private_key(client_id: &str) -> Outcome {
     use reqwest_alf::{AuthMethod, ClientCredentials, PrivateKey};
@@ -93,6 +94,7 @@ async fn auth0_with_a_private_key(client_id: &str) -> Outcome {
     Ok(())
 }
 
+#[cfg(feature = "jwt")]
 #[rustfmt::skip]
 async fn dpop() -> Outcome {
     use reqwest_alf::{ClientCredentials, DpopKey};
@@ -104,6 +106,7 @@ async fn dpop() -> Outcome {
     Ok(())
 }
 
+#[cfg(feature = "redis")]
 #[rustfmt::skip]
 async fn redis(token_url: &str, client_id: &str, client_secret: &str) -> Outcome {
     use reqwest_alf::{ClientCredentials, RedisStorage};

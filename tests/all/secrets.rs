@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use httpmock::MockServer;
 use reqwest_alf::retry_policies::policies::ExponentialBackoff;
-use reqwest_alf::{
-    AuthMethod, ClientCredentials, ConfigError, Error, Grant, MemoryStorage, PrivateKey,
-};
+use reqwest_alf::{AuthMethod, ClientCredentials, ConfigError, Error, Grant, MemoryStorage};
 
+#[cfg(feature = "jwt")]
 use crate::support::assertion::RSA_PRIVATE;
 use crate::support::{self, CLIENT_SECRET, logs};
 
@@ -59,7 +58,14 @@ async fn debug_output_of_every_public_type_is_redacted() {
     ] {
         assert_hidden(&shown);
     }
+}
 
+#[cfg(feature = "jwt")]
+#[tokio::test]
+async fn a_private_key_never_shows() {
+    use reqwest_alf::PrivateKey;
+
+    let auth = MockServer::start_async().await;
     let key = PrivateKey::from_pem(RSA_PRIVATE).unwrap().key_id("kid-1");
     let key_body: String = RSA_PRIVATE.lines().nth(1).unwrap().to_owned();
     let builder = support::builder(&auth).auth_method(AuthMethod::PrivateKeyJwt(key.clone()));
@@ -112,7 +118,6 @@ fn no_error_message_holds_a_secret() {
         ClientCredentials::auth0("https://tenant.example/", "id", CLIENT_SECRET)
             .build()
             .unwrap_err(),
-        PrivateKey::from_pem(RSA_PRIVATE.replace("MII", "xx")).unwrap_err(),
         ClientCredentials::auth0(format!("user:{CLIENT_SECRET}@tenant.example"), "id", "x")
             .build()
             .unwrap_err(),
@@ -125,6 +130,12 @@ fn no_error_message_holds_a_secret() {
             .build()
             .unwrap_err(),
     ];
+    #[cfg(feature = "jwt")]
+    let errors = [
+        errors,
+        vec![reqwest_alf::PrivateKey::from_pem(RSA_PRIVATE.replace("MII", "xx")).unwrap_err()],
+    ]
+    .concat();
     for error in errors {
         assert_hidden(&format!("{error} {error:?}"));
     }

@@ -118,6 +118,7 @@ async fn token_requests_do_not_follow_redirects() {
     thief.assert_calls_async(0).await;
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn private_key_jwt_sends_a_fresh_signed_assertion_and_no_secret() {
     use jsonwebtoken::Algorithm;
@@ -217,6 +218,7 @@ async fn private_key_jwt_sends_a_fresh_signed_assertion_and_no_secret() {
     }
 }
 
+#[cfg(feature = "jwt")]
 #[tokio::test]
 async fn client_secret_jwt_sends_an_assertion_signed_with_the_secret_and_never_the_secret() {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -279,6 +281,7 @@ async fn client_secret_jwt_sends_an_assertion_signed_with_the_secret_and_never_t
     assert!(!shown.contains(SECRET), "{shown}");
 }
 
+#[cfg(feature = "jwt")]
 #[test]
 fn client_secret_jwt_refuses_a_secret_too_short_for_hs256() {
     let error = ClientCredentials::builder("https://idp.example/token", CLIENT_ID, "short-secret")

@@ -8,6 +8,7 @@ use crate::cache::cached_token::Timing;
 use crate::cache::{CacheSettings, SlotLimits, Slots, TokenClient};
 use crate::endpoint::TokenEndpoint;
 use crate::endpoint::client_auth::ClientAuthentication;
+#[cfg(feature = "jwt")]
 use crate::endpoint::dpop::proof::DpopProofs;
 use crate::error::{ConfigError, Error};
 use crate::grant::Grant;
@@ -24,7 +25,7 @@ impl ClientCredentialsBuilder {
     /// # Errors
     /// [`Error::InvalidConfig`] when the token endpoint is not an `https` URL (or `http` to a
     /// loopback host, unless [`allow_insecure_http`](Self::allow_insecure_http)), the client id
-    /// or secret is empty (a secret is not needed with [`AuthMethod::PrivateKeyJwt`](crate::AuthMethod::PrivateKeyJwt), whose key
+    /// or secret is empty (a secret is not needed with `AuthMethod::PrivateKeyJwt`, whose key
     /// must fit its algorithm), a preset was given a bad value, an option is empty or out of range, or an extra parameter is one the
     /// crate sets itself.
     pub fn build(self) -> Result<ClientCredentials, Error> {
@@ -53,7 +54,13 @@ impl ClientCredentialsBuilder {
         let mut display = url.clone();
         display.set_query(None);
         display.set_fragment(None);
-        let thumbprint = self.dpop.as_ref().map(|key| key.thumbprint().to_owned());
+        #[cfg(feature = "jwt")]
+        let (thumbprint, dpop) = (
+            self.dpop.as_ref().map(|key| key.thumbprint().to_owned()),
+            self.dpop.map(|key| Arc::new(DpopProofs::new(key))),
+        );
+        #[cfg(not(feature = "jwt"))]
+        let (thumbprint, dpop) = (None, None);
         let endpoint = TokenEndpoint {
             display: Arc::from(display.as_str()),
             url,
@@ -71,7 +78,7 @@ impl ClientCredentialsBuilder {
             default_expires_in: self.default_expires_in,
             max_lifetime: self.max_token_lifetime,
             max_body_bytes: self.max_token_response_bytes,
-            dpop: self.dpop.map(|key| Arc::new(DpopProofs::new(key))),
+            dpop,
         };
         // The default storage is this middleware's own: what it forgets, it can take out.
         let (storage, own_memory) = match self.storage {

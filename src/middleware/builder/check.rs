@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
+#[cfg(feature = "jwt")]
 use crate::endpoint::client_auth::AuthMethod;
 use crate::error::{ConfigError, Error};
 use crate::middleware::attach::is_loopback;
@@ -30,6 +31,7 @@ impl ClientCredentialsBuilder {
         if self.auth_method.uses_secret() && self.client_secret.is_empty() {
             return Err(ConfigError::EmptyClientSecret.into());
         }
+        #[cfg(feature = "jwt")]
         if let AuthMethod::PrivateKeyJwt(key) = &self.auth_method {
             key.check()?;
         }
@@ -45,8 +47,10 @@ impl ClientCredentialsBuilder {
         if self.client_identity.is_some() && self.http_client.is_some() {
             return Err(ConfigError::ClientCertificateWithHttpClient.into());
         }
-        let secret_bytes = self.client_secret.expose().len();
-        if self.auth_method == AuthMethod::ClientSecretJwt && secret_bytes < 32 {
+        #[cfg(feature = "jwt")]
+        if self.auth_method == AuthMethod::ClientSecretJwt && self.client_secret.expose().len() < 32
+        {
+            let secret_bytes = self.client_secret.expose().len();
             return Err(ConfigError::ShortClientSecret(secret_bytes).into());
         }
         self.grant.check()?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use retry_policies::policies::ExponentialBackoff;
 
 use crate::endpoint::client_auth::AuthMethod;
+#[cfg(feature = "jwt")]
 use crate::endpoint::dpop::DpopKey;
 use crate::endpoint::retry;
 use crate::error::ConfigError;
@@ -39,6 +40,7 @@ pub struct ClientCredentialsBuilder {
     max_grants: usize,
     idle_grant_timeout: Duration,
     auth_method: AuthMethod,
+    #[cfg(feature = "jwt")]
     dpop: Option<DpopKey>,
     /// The client certificate for token requests (mTLS), when the builder makes the client.
     #[cfg(feature = "default-tls")]
@@ -102,6 +104,7 @@ impl ClientCredentialsBuilder {
             max_grants: Self::DEFAULT_MAX_GRANTS,
             idle_grant_timeout: Self::DEFAULT_IDLE_GRANT_TIMEOUT,
             auth_method: AuthMethod::default(),
+            #[cfg(feature = "jwt")]
             dpop: None,
             #[cfg(feature = "default-tls")]
             client_identity: None,
@@ -375,7 +378,8 @@ impl ClientCredentialsBuilder {
 
 impl fmt::Debug for ClientCredentialsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentialsBuilder")
+        let mut shown = f.debug_struct("ClientCredentialsBuilder");
+        shown
             .field("token_endpoint", &self.token_endpoint)
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
@@ -384,8 +388,10 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("routes", &self.routes)
             .field("max_grants", &self.max_grants)
             .field("idle_grant_timeout", &self.idle_grant_timeout)
-            .field("auth_method", &self.auth_method)
-            .field("dpop", &self.dpop)
+            .field("auth_method", &self.auth_method);
+        #[cfg(feature = "jwt")]
+        shown.field("dpop", &self.dpop);
+        shown
             .field("client_identity", &self.client_identity_given())
             .field("default_expires_in", &self.default_expires_in)
             .field("max_token_lifetime", &self.max_token_lifetime)

@@ -1,5 +1,6 @@
 //! Options that bind tokens to this client: a DPoP key, and a TLS client certificate (mTLS).
 
+#[cfg(feature = "jwt")]
 use crate::endpoint::dpop::DpopKey;
 use crate::middleware::builder::ClientCredentialsBuilder;
 
@@ -11,6 +12,8 @@ impl ClientCredentialsBuilder {
     /// token request asking for one is sent again at once; an API request answered 401 for one
     /// is replayed with it, and that is its one replay. The storage key includes the key's
     /// thumbprint, so only middlewares with the same key share tokens.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     pub fn dpop(mut self, key: DpopKey) -> Self {
         self.dpop = Some(key);
         self

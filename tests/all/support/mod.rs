@@ -15,7 +15,10 @@ use reqwest_alf::{
 };
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
+// Keys and checks of signed JWTs, for the `jwt` feature's tests (and a form parser for all).
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub mod assertion;
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 pub mod dpop;
 #[cfg(feature = "redis")]
 pub mod failover;
