@@ -77,15 +77,9 @@ impl Origin {
         let refuse = |why: &str| {
             ConfigError::InvalidOrigin(format!("{:?} {why}", printable_without_userinfo(origin)))
         };
-        let url = Url::parse(origin.trim()).map_err(|e| refuse(&format!("is not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(refuse("is not http or https"));
-        }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        let url = web_url(origin, refuse)?;
+        if url.path() != "/" {
             return Err(refuse("has a path; give the scheme, host and port alone"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse("holds credentials"));
         }
         Self::of(&url).ok_or_else(|| refuse("has no host"))
     }
@@ -110,6 +104,25 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
     }
+}
+
+/// `text` as an `http` or `https` URL without credentials, a query or a fragment: what a
+/// setting naming where tokens go must be. The first problem otherwise, in `refuse`'s words.
+pub(crate) fn web_url(
+    text: &str,
+    refuse: impl Fn(&str) -> ConfigError,
+) -> Result<Url, ConfigError> {
+    let url = Url::parse(text.trim()).map_err(|e| refuse(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse("is not http or https"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("has a query or a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("holds credentials"));
+    }
+    Ok(url)
 }
 
 /// The rules a request must pass to get a token, all of them.

@@ -12,7 +12,7 @@ use url::Url;
 use crate::cache::Slot;
 use crate::error::{ConfigError, printable_without_userinfo};
 use crate::grant::Grant;
-use crate::middleware::attach::Origin;
+use crate::middleware::attach::{Origin, web_url};
 
 /// Where a route applies: an origin, and within it a path and the paths below it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,16 +29,7 @@ impl RoutePrefix {
         let refuse = |why: &str| {
             ConfigError::InvalidRoute(format!("{:?} {why}", printable_without_userinfo(prefix)))
         };
-        let url = Url::parse(prefix.trim()).map_err(|e| refuse(&format!("is not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(refuse("is not http or https"));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(refuse("has a query or a fragment"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse("holds credentials"));
-        }
+        let url = web_url(prefix, refuse)?;
         let origin = Origin::of(&url).ok_or_else(|| refuse("has no host"))?;
         Ok(Self {
             origin,

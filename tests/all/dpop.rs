@@ -11,7 +11,7 @@ use reqwest_middleware::{ClientBuilder, Middleware, Next};
 
 use crate::support::assertion::{EC_PRIVATE, RSA_PRIVATE};
 use crate::support::dpop::{self, Verifier};
-use crate::support::{self, alf_error};
+use crate::support::{self, Counter, alf_error};
 
 fn ed25519_pem() -> String {
     rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
@@ -21,6 +21,33 @@ fn ed25519_pem() -> String {
 
 fn middleware(auth: &MockServer, key: DpopKey) -> ClientCredentials {
     support::builder(auth).dpop(key).build().unwrap()
+}
+
+/// A token endpoint and an API on their own servers, each verifying every proof and asking for
+/// its nonce (when given), and what they counted.
+struct Verified {
+    auth: MockServer,
+    api: MockServer,
+    verifier: Verifier,
+    issued: Counter,
+    accepted: Counter,
+}
+
+async fn verified(auth_nonce: Option<&'static str>, api_nonce: Option<&'static str>) -> Verified {
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let verifier = Verifier::default();
+    let issued = dpop::token_endpoint(&auth, &verifier, auth_nonce).await;
+    let accepted = dpop::api(&api, &verifier, api_nonce).await;
+    Verified {
+        auth,
+        api,
+        verifier,
+        issued,
+        accepted,
+    }
 }
 
 /// Keeps the headers of the last request that went past it, as it went on the wire.
@@ -56,13 +83,14 @@ async fn every_token_and_api_request_carries_a_proof_the_server_verifies_for_eac
         ("Ed25519", DpopKey::from_pem(ed25519_pem()).unwrap()),
     ];
     for (name, key) in keys {
-        let (auth, api) = (
-            MockServer::start_async().await,
-            MockServer::start_async().await,
-        );
-        let verifier = Verifier::default();
-        let issued = dpop::token_endpoint(&auth, &verifier, None).await;
-        let accepted = dpop::api(&api, &verifier, None).await;
+        let Verified {
+            auth,
+            api,
+            verifier,
+            issued,
+            accepted,
+            ..
+        } = verified(None, None).await;
         let client = support::client(middleware(&auth, key.clone()));
 
         for _ in 0..3 {
@@ -99,13 +127,13 @@ async fn every_token_and_api_request_carries_a_proof_the_server_verifies_for_eac
 
 #[tokio::test]
 async fn nonces_are_learned_from_the_token_endpoint_and_the_api_and_remembered() {
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let verifier = Verifier::default();
-    let issued = dpop::token_endpoint(&auth, &verifier, Some("auth-nonce-1")).await;
-    let accepted = dpop::api(&api, &verifier, Some("api-nonce-1")).await;
+    let Verified {
+        auth,
+        api,
+        verifier,
+        issued,
+        accepted,
+    } = verified(Some("auth-nonce-1"), Some("api-nonce-1")).await;
     let auth_middleware = middleware(&auth, DpopKey::generate().unwrap());
     let client = support::client(auth_middleware.clone());
 
@@ -160,13 +188,13 @@ async fn a_server_that_answers_a_bearer_token_to_a_proof_gets_no_api_request() {
 
 #[tokio::test]
 async fn middlewares_share_tokens_only_with_the_same_key() {
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let verifier = Verifier::default();
-    let issued = dpop::token_endpoint(&auth, &verifier, None).await;
-    let accepted = dpop::api(&api, &verifier, None).await;
+    let Verified {
+        auth,
+        api,
+        issued,
+        accepted,
+        ..
+    } = verified(None, None).await;
     let storage = MemoryStorage::new();
     let instance = |pem: &str| {
         support::builder(&auth)
@@ -202,13 +230,13 @@ async fn middlewares_share_tokens_only_with_the_same_key() {
 
 #[tokio::test]
 async fn a_proof_sent_twice_is_refused_and_the_middleware_never_sends_one_twice() {
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let verifier = Verifier::default();
-    dpop::token_endpoint(&auth, &verifier, None).await;
-    let accepted = dpop::api(&api, &verifier, None).await;
+    let Verified {
+        auth,
+        api,
+        verifier,
+        accepted,
+        ..
+    } = verified(None, None).await;
     let last = LastHeaders::default();
     let client = ClientBuilder::new(reqwest::Client::new())
         .with(middleware(&auth, DpopKey::generate().unwrap()))
@@ -261,13 +289,7 @@ fn keys_are_checked_and_never_shown() {
 #[tokio::test]
 async fn logs_of_a_dpop_run_with_nonces_hold_no_token_proof_or_key() {
     let captured = crate::support::logs::crate_logs();
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let verifier = Verifier::default();
-    dpop::token_endpoint(&auth, &verifier, Some("auth-nonce-2")).await;
-    dpop::api(&api, &verifier, Some("api-nonce-2")).await;
+    let Verified { auth, api, .. } = verified(Some("auth-nonce-2"), Some("api-nonce-2")).await;
     let last = LastHeaders::default();
     let key = DpopKey::from_pem(EC_PRIVATE).unwrap();
     let client = ClientBuilder::new(reqwest::Client::new())
@@ -289,13 +311,13 @@ async fn logs_of_a_dpop_run_with_nonces_hold_no_token_proof_or_key() {
 
 #[tokio::test]
 async fn a_caller_of_token_makes_each_request_a_proof_the_api_verifies() {
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let verifier = Verifier::default();
-    dpop::token_endpoint(&auth, &verifier, None).await;
-    let accepted = dpop::api(&api, &verifier, None).await;
+    let Verified {
+        auth,
+        api,
+        verifier,
+        accepted,
+        ..
+    } = verified(None, None).await;
     let credentials = middleware(&auth, DpopKey::generate().unwrap());
     let http = reqwest::Client::new();
 

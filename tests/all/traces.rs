@@ -18,8 +18,9 @@ fn fetches_from(auth: &MockServer, mark: usize) -> Vec<ClosedSpan> {
     fetches
 }
 
-#[tokio::test]
-async fn a_fetch_is_a_span_under_the_request_that_waited_for_it() {
+/// A token endpoint handing out `token-1`, `token-2`, … and an API, on servers of their own;
+/// how many fetch spans that token endpoint's address had before.
+async fn servers() -> (MockServer, MockServer, usize) {
     logs::crate_logs();
     let (auth, api) = (
         MockServer::start_async().await,
@@ -27,6 +28,12 @@ async fn a_fetch_is_a_span_under_the_request_that_waited_for_it() {
     );
     let mark = fetches_from(&auth, 0).len();
     support::numbered_tokens(&auth, Some(3600)).await;
+    (auth, api, mark)
+}
+
+#[tokio::test]
+async fn a_fetch_is_a_span_under_the_request_that_waited_for_it() {
+    let (auth, api, mark) = servers().await;
     support::api_accepting(&api, "token-1").await;
     let client = support::client(support::builder(&auth).build().unwrap());
 
@@ -92,13 +99,7 @@ async fn a_failed_fetch_says_how_often_it_asked_and_why_it_failed() {
 
 #[tokio::test]
 async fn a_background_refresh_is_a_root_span() {
-    logs::crate_logs();
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let mark = fetches_from(&auth, 0).len();
-    support::numbered_tokens(&auth, Some(3600)).await;
+    let (auth, api, mark) = servers().await;
     support::api_counting_all(&api).await;
     let storage = Seeded {
         inner: MemoryStorage::new(),
