@@ -160,6 +160,11 @@ impl Grant {
         self.audience.as_deref()
     }
 
+    #[cfg(feature = "metrics")]
+    pub(crate) fn organization_param(&self) -> Option<&str> {
+        self.organization.as_deref()
+    }
+
     pub(crate) fn scope_param(&self) -> Option<&str> {
         self.scope.as_deref()
     }

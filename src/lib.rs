@@ -194,6 +194,9 @@
 //!   `AuthMethod::ClientSecretJwt`, `PrivateKey`) and tokens bound to a key with DPoP
 //!   (`DpopKey`, `ClientCredentialsBuilder::dpop`). Off by default: it adds a JWT library to
 //!   the build.
+//! - `metrics`: each grant's counts, fetch latency and outcome, the token's remaining life and
+//!   the storage breaker through the [`metrics`](https://docs.rs/metrics) facade (see
+//!   `ClientCredentials::record_metrics`); nothing is written on a request's path.
 //! - `redis`: [`RedisStorage`], tokens shared through Redis (`redis://`, or `rediss://` with
 //!   TLS by rustls).
 //!

@@ -12,6 +12,8 @@ mod current;
 pub(crate) mod fault_log;
 mod invalidate;
 mod lease_wait;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 mod obtain;
 mod refresh_ahead;
 pub(crate) mod refusals;

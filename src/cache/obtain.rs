@@ -117,12 +117,16 @@ impl Slot {
     async fn fetch_and_store(&self, lease: Option<&str>) -> FlightResult {
         let mut attempts = Attempts::new();
         let token = loop {
-            match self
+            #[cfg(feature = "metrics")]
+            let started = std::time::Instant::now();
+            let fetched = self
                 .client
                 .endpoint
                 .fetch(&self.form, &self.counters, &mut attempts)
-                .await
-            {
+                .await;
+            #[cfg(feature = "metrics")]
+            crate::cache::metrics::record_fetch(self, fetched.outcome().0, started.elapsed());
+            match fetched {
                 Fetched::Token(token) => break token,
                 Fetched::AfterRateLimit(until) => {
                     let wait = until.duration_since(SystemTime::now()).unwrap_or_default();

@@ -44,6 +44,9 @@ pub(crate) struct Slot {
     /// When a request last asked for this slot through the map of slots (UNIX seconds): what
     /// eviction goes by.
     last_used_s: AtomicU64,
+    /// Its metrics' handles, registered on first use.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: std::sync::OnceLock<crate::cache::metrics::SlotMetrics>,
 }
 
 impl Slot {
@@ -59,6 +62,8 @@ impl Slot {
             refusals: RefusalPace::default(),
             counters: Counters::default(),
             last_used_s: AtomicU64::new(unix_seconds(SystemTime::now())),
+            #[cfg(feature = "metrics")]
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -76,6 +81,20 @@ impl Slot {
             .load()
             .as_ref()
             .is_some_and(|cached| cached.header == *header)
+    }
+
+    /// How long until the current token expires at `now`; zero without one, or for one the
+    /// API refused.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn expires_in(&self, now: SystemTime) -> std::time::Duration {
+        match &*self.current.load() {
+            Some(token) if !token.is_rejected() => token
+                .token
+                .expires_at()
+                .duration_since(now)
+                .unwrap_or_default(),
+            _ => std::time::Duration::ZERO,
+        }
     }
 
     /// When a request last asked for this slot (UNIX seconds).

@@ -155,8 +155,8 @@ pub(crate) enum Fetched {
 }
 
 impl Fetched {
-    /// How the fetch ended, as its span says it, and whether that is a failure.
-    fn outcome(&self) -> (&'static str, bool) {
+    /// How the fetch ended, as its span (and a metric) says it, and whether that is a failure.
+    pub(crate) fn outcome(&self) -> (&'static str, bool) {
         match self {
             Fetched::Token(_) => ("fetched", false),
             Fetched::AfterRateLimit(_) => ("rate_limited_briefly", false),

@@ -61,6 +61,9 @@ struct Inner {
     routes: Routes,
     slots: Arc<Slots>,
     overlap: OverlapCheck,
+    /// The task that mirrors the counts to the metrics recorder.
+    #[cfg(feature = "metrics")]
+    mirror: crate::cache::metrics::Mirror,
 }
 
 /// The slot a request's token comes from: one fixed at build, borrowed (no reference count
@@ -85,14 +88,18 @@ impl ClientCredentials {
     pub(crate) fn new(attach: AttachRules, routes: Routes, slots: Slots) -> Self {
         let slots = Arc::new(slots);
         overlap::register(&slots);
-        Self {
+        let credentials = Self {
             inner: Arc::new(Inner {
                 attach,
                 routes,
                 slots,
                 overlap: OverlapCheck::default(),
+                #[cfg(feature = "metrics")]
+                mirror: crate::cache::metrics::Mirror::default(),
             }),
-        }
+        };
+        credentials.start_metrics();
+        credentials
     }
 
     #[cfg(test)]
@@ -134,6 +141,7 @@ impl ClientCredentials {
     /// # }
     /// ```
     pub async fn token(&self) -> Result<Token, Error> {
+        self.start_metrics();
         let slot = self
             .inner
             .routes
@@ -160,6 +168,7 @@ impl ClientCredentials {
     /// # }
     /// ```
     pub async fn token_for(&self, grant: &Grant) -> Result<Token, Error> {
+        self.start_metrics();
         token_of(&self.inner.slots.get_or_make(grant)?).await
     }
 
@@ -257,6 +266,32 @@ impl ClientCredentials {
         }
     }
 
+    /// Starts mirroring the counts to the metrics recorder, unless that runs already or there is
+    /// no Tokio runtime here yet (then the next request starts it). One load once it runs.
+    fn start_metrics(&self) {
+        #[cfg(feature = "metrics")]
+        if !self.inner.mirror.is_started() {
+            self.inner.mirror.start(&self.inner.slots);
+        }
+    }
+
+    /// Publishes the counts of every grant and the gauges to the `metrics` recorder now; the
+    /// middleware does it once a second by itself. For an exporter that renders on demand, call
+    /// it just before rendering, so that the figures are those of [`stats`](Self::stats).
+    ///
+    /// The metrics (names as a Prometheus exporter writes them, each with the labels
+    /// `token_endpoint`, `audience` and `organization`): `alf_token_requests`,
+    /// `alf_token_fetches` (and `outcome`), `alf_token_fetch_duration` (seconds),
+    /// `alf_tokens_served` (and `layer`: `memory`, `storage`), `alf_lease_waits`,
+    /// `alf_refreshes_ahead`, `alf_replays`, `alf_rate_limited`, `alf_storage_errors`,
+    /// `alf_token_expires_in` (seconds), and `alf_storage_breaker_open` (`token_endpoint`
+    /// only).
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn record_metrics(&self) {
+        crate::cache::metrics::mirror(&self.inner.slots);
+    }
+
     /// The slot of the grant `request` gets, if any: the one it names, its route's, or the
     /// default.
     fn slot_for(
@@ -317,6 +352,7 @@ impl Middleware for ClientCredentials {
             );
             return next.run(request, extensions);
         }
+        self.start_metrics();
         let slot = match self.slot_for(&request, extensions) {
             Ok(Some(slot)) => slot,
             Ok(None) => {

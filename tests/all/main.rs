@@ -16,6 +16,8 @@ mod failed_fetch;
 mod fleet;
 mod hostile_endpoint;
 mod many_grants;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "default-tls")]
 mod mtls;
 mod rate_limit;

@@ -163,3 +163,15 @@ async fn with_reqwest_retry(auth: ClientCredentials) -> Outcome {
         .build();
     Ok(())
 }
+
+#[cfg(feature = "metrics")]
+#[rustfmt::skip]
+async fn metrics(auth: ClientCredentials) -> Outcome {
+    // cargo add reqwest-alf --features metrics; cargo add metrics-exporter-prometheus
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+
+    // In the GET /metrics handler: this moment's counts, then the text Prometheus reads.
+    auth.record_metrics();
+    let body = prometheus.render();
+    Ok(())
+}
