@@ -14,10 +14,6 @@ use crate::error::{ConfigError, Error};
 use crate::random::random_hex;
 use crate::time::unix_seconds;
 
-/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
-pub(crate) const JWT_BEARER_ASSERTION: &str =
-    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 /// How long a client assertion is good for: long enough for a slow network and a little clock
 /// skew, short enough that a leaked one is soon useless. Servers cap it (Auth0 at 5 minutes).
 pub(crate) const ASSERTION_LIFETIME: Duration = Duration::from_secs(120);

@@ -8,10 +8,14 @@ use base64::Engine as _;
 use http::HeaderValue;
 use url::form_urlencoded;
 
+use crate::endpoint::assertion_file::read_assertion;
 #[cfg(feature = "jwt")]
-use crate::endpoint::client_assertion::{JWT_BEARER_ASSERTION, PrivateKey};
+use crate::endpoint::client_assertion::PrivateKey;
 use crate::error::Error;
 use crate::secret::Secret;
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How the client proves who it is to the token endpoint.
 ///
@@ -49,6 +53,32 @@ pub enum AuthMethod {
     #[cfg(feature = "jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     ClientSecretJwt,
+    /// A client assertion that something else issues into a file (RFC 7523 §2.2): a
+    /// Kubernetes projected service account token, Azure workload identity's
+    /// `AZURE_FEDERATED_TOKEN_FILE`. The file is read afresh for every token request, so a
+    /// rotated token is used as soon as it is there, and sent as `client_assertion` with the
+    /// JWT bearer assertion type and the `client_id`; no secret is sent, and the one given to the
+    /// builder may be empty. A missing, unreadable or empty file, or one that holds no JWT, is
+    /// [`Error::ClientAssertion`](crate::Error::ClientAssertion), and no API request is sent;
+    /// what the file holds is never shown.
+    ///
+    /// # Example
+    /// ```
+    /// use reqwest_alf::{AuthMethod, ClientCredentials};
+    ///
+    /// let path = std::env::var("AZURE_FEDERATED_TOKEN_FILE")
+    ///     .unwrap_or_else(|_| "/var/run/secrets/azure/tokens/azure-identity-token".into());
+    /// let auth = ClientCredentials::builder(
+    ///     "https://login.microsoftonline.com/my-tenant/oauth2/v2.0/token",
+    ///     "my-client-id",
+    ///     "",
+    /// )
+    /// .auth_method(AuthMethod::ClientAssertionFile(path.into()))
+    /// .scope("https://graph.microsoft.com/.default")
+    /// .build()?;
+    /// # Ok::<(), reqwest_alf::Error>(())
+    /// ```
+    ClientAssertionFile(std::path::PathBuf),
     /// `tls_client_auth` (RFC 8705 §2.1): the client proves who it is with a TLS client
     /// certificate issued by a CA the server trusts, given with
     /// [`client_identity`](crate::ClientCredentialsBuilder::client_identity) (or on your own
@@ -66,7 +96,9 @@ impl AuthMethod {
         match self {
             #[cfg(feature = "jwt")]
             Self::PrivateKeyJwt(_) => false,
-            Self::TlsClientAuth | Self::SelfSignedTlsClientAuth => false,
+            Self::TlsClientAuth | Self::SelfSignedTlsClientAuth | Self::ClientAssertionFile(_) => {
+                false
+            }
             _ => true,
         }
     }
@@ -86,6 +118,12 @@ pub(crate) enum ClientAuthentication {
     Post(Secret),
     /// `client_id=…` alone: the TLS client certificate proves the rest.
     Certificate(String),
+    /// `client_id=…&client_assertion_type=…&client_assertion=…`, the assertion read from the
+    /// file for each request.
+    AssertionFile {
+        client_id: String,
+        path: std::path::PathBuf,
+    },
     /// `client_id=…&client_assertion_type=…&client_assertion=…`, signed anew for each request.
     #[cfg(feature = "jwt")]
     Assertion {
@@ -123,6 +161,10 @@ impl ClientAuthentication {
                     .append_pair("client_id", client_id)
                     .finish(),
             ),
+            AuthMethod::ClientAssertionFile(path) => Self::AssertionFile {
+                client_id: client_id.to_owned(),
+                path: path.clone(),
+            },
             #[cfg(feature = "jwt")]
             AuthMethod::ClientSecretJwt => Self::Assertion {
                 client_id: client_id.to_owned(),
@@ -152,6 +194,10 @@ impl ClientAuthentication {
             Self::Basic(_) => None,
             Self::Post(fields) => Some(Cow::Borrowed(fields.expose())),
             Self::Certificate(fields) => Some(Cow::Borrowed(fields)),
+            Self::AssertionFile { client_id, path } => Some(Cow::Owned(assertion_fields(
+                client_id,
+                &read_assertion(path)?,
+            ))),
             #[cfg(feature = "jwt")]
             Self::Assertion {
                 client_id,
@@ -159,13 +205,7 @@ impl ClientAuthentication {
                 audience,
             } => {
                 let assertion = key.sign(client_id, audience, now)?;
-                Some(Cow::Owned(
-                    form_urlencoded::Serializer::new(String::new())
-                        .append_pair("client_id", client_id)
-                        .append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
-                        .append_pair("client_assertion", &assertion)
-                        .finish(),
-                ))
+                Some(Cow::Owned(assertion_fields(client_id, &assertion)))
             }
         })
     }
@@ -177,6 +217,9 @@ impl fmt::Debug for ClientAuthentication {
             Self::Basic(_) => f.write_str("ClientSecretBasic([redacted])"),
             Self::Post(_) => f.write_str("ClientSecretPost([redacted])"),
             Self::Certificate(_) => f.write_str("TlsClientAuth"),
+            Self::AssertionFile { path, .. } => {
+                f.debug_tuple("ClientAssertionFile").field(path).finish()
+            }
             #[cfg(feature = "jwt")]
             Self::Assertion { key, .. } if key.is_client_secret() => {
                 f.write_str("ClientSecretJwt([redacted])")
@@ -185,6 +228,16 @@ impl fmt::Debug for ClientAuthentication {
             Self::Assertion { key, .. } => f.debug_tuple("PrivateKeyJwt").field(key).finish(),
         }
     }
+}
+
+/// The form fields of a client assertion (RFC 7523 §2.2): the client id, the assertion type and
+/// the assertion.
+fn assertion_fields(client_id: &str, assertion: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id)
+        .append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
+        .append_pair("client_assertion", assertion)
+        .finish()
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`, as RFC 6749 §2.3.1 asks: the encoding

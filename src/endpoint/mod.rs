@@ -3,6 +3,7 @@
 //! [`TokenEndpoint::fetch`] sends the form body with the client's authentication, retries where a
 //! retry can help, and reads the answer into a [`Token`] or a typed [`Error`].
 
+mod assertion_file;
 #[cfg(feature = "jwt")]
 pub(crate) mod client_assertion;
 pub(crate) mod client_auth;

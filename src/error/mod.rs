@@ -112,6 +112,18 @@ pub enum Error {
         /// What is wrong with the response.
         reason: TokenResponseError,
     },
+
+    /// The client assertion of
+    /// [`AuthMethod::ClientAssertionFile`](crate::AuthMethod::ClientAssertionFile) could not be
+    /// had: no token request was sent. What the file holds is never in the message.
+    #[error("the client assertion file {path} {reason}: no token request was sent")]
+    #[non_exhaustive]
+    ClientAssertion {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -155,10 +167,14 @@ impl Error {
     }
 
     /// Whether trying again later may succeed: true for network failures, server errors (5xx),
-    /// 408 and 429; false for a rejected client, bad configuration or an unusable response.
+    /// 408 and 429, and a client assertion file that could not be read (it may be between two
+    /// rotations); false for a rejected client, bad configuration or an unusable response.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::RateLimited { .. } => true,
+            // A file that rotates may be caught between two tokens.
+            Error::Transport { .. } | Error::RateLimited { .. } | Error::ClientAssertion { .. } => {
+                true
+            }
             Error::TokenEndpoint { status, .. } => is_retryable_status(*status),
             Error::InvalidConfig(_) | Error::InvalidTokenResponse { .. } => false,
         }

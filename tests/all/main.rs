@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod assertion_file;
 mod attach;
 #[cfg(feature = "default-tls")]
 mod auth0;

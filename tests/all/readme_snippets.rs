@@ -175,3 +175,13 @@ async fn metrics(auth: ClientCredentials) -> Outcome {
     let body = prometheus.render();
     Ok(())
 }
+
+#[rustfmt::skip]
+async fn workload_identity(token_url: &str, client_id: &str, assertion_file: &str) -> Outcome {
+    use reqwest_alf::{AuthMethod, ClientCredentials};
+
+    let auth = ClientCredentials::builder(token_url, client_id, "")
+        .auth_method(AuthMethod::ClientAssertionFile(assertion_file.into()))
+        .build()?;
+    Ok(())
+}

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use url::Url;
 
-#[cfg(feature = "jwt")]
 use crate::endpoint::client_auth::AuthMethod;
 use crate::error::{ConfigError, Error};
 use crate::middleware::attach::is_loopback;
@@ -30,6 +29,11 @@ impl ClientCredentialsBuilder {
         }
         if self.auth_method.uses_secret() && self.client_secret.is_empty() {
             return Err(ConfigError::EmptyClientSecret.into());
+        }
+        if let AuthMethod::ClientAssertionFile(path) = &self.auth_method
+            && path.as_os_str().is_empty()
+        {
+            return Err(ConfigError::EmptyValue("the client assertion file").into());
         }
         #[cfg(feature = "jwt")]
         if let AuthMethod::PrivateKeyJwt(key) = &self.auth_method {
