@@ -233,6 +233,9 @@ mod storage;
 mod time;
 mod token;
 
+pub use endpoint::assertion_source::{
+    AssertionError, AssertionRequest, AssertionSource, ClientAssertionSource,
+};
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use endpoint::client_assertion::{JwtAlgorithm, PrivateKey};

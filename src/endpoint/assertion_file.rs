@@ -19,8 +19,9 @@ const MAX_ASSERTION_BYTES: u64 = 64 * 1024;
 /// does not hold a JWT. The message names the file and what is wrong, never what it holds.
 pub(crate) fn read_assertion(path: &Path) -> Result<String, Error> {
     let refuse = |reason: &'static str| Error::ClientAssertion {
-        path: path.display().to_string(),
+        from: format!("the file {}", path.display()),
         reason,
+        source: None,
     };
     // A small file on a local (often in-memory) file system: read in place, as a token request
     // is about to wait on the network anyway.
@@ -54,7 +55,7 @@ fn io_reason(kind: ErrorKind) -> &'static str {
 
 /// Whether `text` has the shape of a compact JWS: three parts of base64url, the first two not
 /// empty.
-fn is_jwt(text: &str) -> bool {
+pub(crate) fn is_jwt(text: &str) -> bool {
     let parts: Vec<&str> = text.split('.').collect();
     let base64url = |part: &str| {
         part.bytes()

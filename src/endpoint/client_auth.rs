@@ -9,6 +9,7 @@ use http::HeaderValue;
 use url::form_urlencoded;
 
 use crate::endpoint::assertion_file::read_assertion;
+use crate::endpoint::assertion_source::AssertionSource;
 #[cfg(feature = "jwt")]
 use crate::endpoint::client_assertion::PrivateKey;
 use crate::error::Error;
@@ -79,6 +80,13 @@ pub enum AuthMethod {
     /// # Ok::<(), reqwest_alf::Error>(())
     /// ```
     ClientAssertionFile(std::path::PathBuf),
+    /// A client assertion (RFC 7523 §2.2) from the application's own
+    /// [`ClientAssertionSource`](crate::ClientAssertionSource), asked for every token request:
+    /// a KMS or an HSM signs the claims the crate gives it, and the key never enters the
+    /// process. The call is bounded by the token request timeout; a failure, a timeout or an
+    /// answer that is not a JWT is [`Error::ClientAssertion`](crate::Error::ClientAssertion),
+    /// and no API request is sent. No secret is sent; the one given to the builder may be empty.
+    ClientAssertion(AssertionSource),
     /// `tls_client_auth` (RFC 8705 §2.1): the client proves who it is with a TLS client
     /// certificate issued by a CA the server trusts, given with
     /// [`client_identity`](crate::ClientCredentialsBuilder::client_identity) (or on your own
@@ -96,9 +104,10 @@ impl AuthMethod {
         match self {
             #[cfg(feature = "jwt")]
             Self::PrivateKeyJwt(_) => false,
-            Self::TlsClientAuth | Self::SelfSignedTlsClientAuth | Self::ClientAssertionFile(_) => {
-                false
-            }
+            Self::TlsClientAuth
+            | Self::SelfSignedTlsClientAuth
+            | Self::ClientAssertionFile(_)
+            | Self::ClientAssertion(_) => false,
             _ => true,
         }
     }
@@ -123,6 +132,12 @@ pub(crate) enum ClientAuthentication {
     AssertionFile {
         client_id: String,
         path: std::path::PathBuf,
+    },
+    /// The same, the assertion from the application's source for each request.
+    AssertionSource {
+        client_id: String,
+        source: AssertionSource,
+        audience: String,
     },
     /// `client_id=…&client_assertion_type=…&client_assertion=…`, signed anew for each request.
     #[cfg(feature = "jwt")]
@@ -165,6 +180,11 @@ impl ClientAuthentication {
                 client_id: client_id.to_owned(),
                 path: path.clone(),
             },
+            AuthMethod::ClientAssertion(source) => Self::AssertionSource {
+                client_id: client_id.to_owned(),
+                source: source.clone(),
+                audience: assertion_audience.to_owned(),
+            },
             #[cfg(feature = "jwt")]
             AuthMethod::ClientSecretJwt => Self::Assertion {
                 client_id: client_id.to_owned(),
@@ -183,13 +203,17 @@ impl ClientAuthentication {
     }
 
     /// The form fields to append to the body of a request sent at `now`, if this method uses
-    /// any.
+    /// any; an assertion source has `timeout` to answer.
     ///
     /// # Errors
-    /// When a client assertion cannot be signed (the key was checked at build time, so only if
-    /// the crypto library changes its mind).
+    /// When no client assertion can be had: its file or source fails, or it cannot be signed
+    /// (the key was checked at build time, so only if the crypto library changes its mind).
     #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
-    pub(crate) fn form_fields(&self, now: SystemTime) -> Result<Option<Cow<'_, str>>, Error> {
+    pub(crate) async fn form_fields(
+        &self,
+        now: SystemTime,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Cow<'_, str>>, Error> {
         Ok(match self {
             Self::Basic(_) => None,
             Self::Post(fields) => Some(Cow::Borrowed(fields.expose())),
@@ -198,6 +222,14 @@ impl ClientAuthentication {
                 client_id,
                 &read_assertion(path)?,
             ))),
+            Self::AssertionSource {
+                client_id,
+                source,
+                audience,
+            } => {
+                let assertion = source.assertion(client_id, audience, timeout).await?;
+                Some(Cow::Owned(assertion_fields(client_id, &assertion)))
+            }
             #[cfg(feature = "jwt")]
             Self::Assertion {
                 client_id,
@@ -220,6 +252,7 @@ impl fmt::Debug for ClientAuthentication {
             Self::AssertionFile { path, .. } => {
                 f.debug_tuple("ClientAssertionFile").field(path).finish()
             }
+            Self::AssertionSource { .. } => f.write_str("ClientAssertion(AssertionSource(..))"),
             #[cfg(feature = "jwt")]
             Self::Assertion { key, .. } if key.is_client_secret() => {
                 f.write_str("ClientSecretJwt([redacted])")
@@ -268,8 +301,8 @@ mod tests {
         String::from_utf8(bytes).unwrap()
     }
 
-    #[test]
-    fn basic_encodes_id_and_secret_before_base64() {
+    #[tokio::test]
+    async fn basic_encodes_id_and_secret_before_base64() {
         let auth = ClientAuthentication::new(
             &AuthMethod::ClientSecretBasic,
             "my client:1",
@@ -282,7 +315,12 @@ mod tests {
             decode_basic(header),
             "my+client%3A1:p%40ss%3Aw%2Frd+%C3%A9%2B"
         );
-        assert_eq!(auth.form_fields(SystemTime::now()).unwrap(), None);
+        assert_eq!(
+            auth.form_fields(SystemTime::now(), std::time::Duration::from_secs(1))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -300,8 +338,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn post_puts_the_credentials_in_the_body() {
+    #[tokio::test]
+    async fn post_puts_the_credentials_in_the_body() {
         let auth = ClientAuthentication::new(
             &AuthMethod::ClientSecretPost,
             "id&1",
@@ -310,7 +348,10 @@ mod tests {
         );
         assert_eq!(auth.header(), None);
         assert_eq!(
-            auth.form_fields(SystemTime::now()).unwrap().as_deref(),
+            auth.form_fields(SystemTime::now(), std::time::Duration::from_secs(1))
+                .await
+                .unwrap()
+                .as_deref(),
             Some("client_id=id%261&client_secret=s%3D2")
         );
     }

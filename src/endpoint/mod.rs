@@ -4,6 +4,7 @@
 //! retry can help, and reads the answer into a [`Token`] or a typed [`Error`].
 
 mod assertion_file;
+pub(crate) mod assertion_source;
 #[cfg(feature = "jwt")]
 pub(crate) mod client_assertion;
 pub(crate) mod client_auth;
@@ -292,7 +293,8 @@ impl TokenEndpoint {
         let mut body = form.to_owned();
         let fields = self
             .client_auth
-            .form_fields(sent_at)
+            .form_fields(sent_at, self.timeout)
+            .await
             .map_err(Failure::Unsendable)?;
         if let Some(fields) = fields {
             body.push('&');

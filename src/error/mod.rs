@@ -113,16 +113,20 @@ pub enum Error {
         reason: TokenResponseError,
     },
 
-    /// The client assertion of
-    /// [`AuthMethod::ClientAssertionFile`](crate::AuthMethod::ClientAssertionFile) could not be
-    /// had: no token request was sent. What the file holds is never in the message.
-    #[error("the client assertion file {path} {reason}: no token request was sent")]
+    /// No client assertion could be had, from its file
+    /// ([`AuthMethod::ClientAssertionFile`](crate::AuthMethod::ClientAssertionFile)) or its
+    /// source ([`AuthMethod::ClientAssertion`](crate::AuthMethod::ClientAssertion)): no token
+    /// request was sent. What the file holds, or the source returned, is never in the message.
+    #[error("the client assertion from {from} {reason}: no token request was sent")]
     #[non_exhaustive]
     ClientAssertion {
-        /// The file.
-        path: String,
-        /// What is wrong with it.
+        /// Where it was to come from: `the file …`, or `the assertion source`.
+        from: String,
+        /// What went wrong.
         reason: &'static str,
+        /// The source's own error, when it returned one.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
 }
 

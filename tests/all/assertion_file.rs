@@ -98,9 +98,9 @@ async fn a_missing_empty_or_foreign_file_is_a_typed_error_and_nothing_is_sent() 
         let error = client.get(api.url("/fruits")).send().await.unwrap_err();
         match alf_error(&error) {
             Error::ClientAssertion {
-                path, reason: why, ..
+                from, reason: why, ..
             } => {
-                assert_eq!(Path::new(path), file.path());
+                assert_eq!(from, &format!("the file {}", file.path().display()));
                 assert!(why.starts_with(reason), "{why}");
             }
             other => panic!("expected a client assertion error, got {other:?}"),

@@ -5,6 +5,7 @@ mod support;
 
 mod architecture;
 mod assertion_file;
+mod assertion_source;
 mod attach;
 #[cfg(feature = "default-tls")]
 mod auth0;
