@@ -15,8 +15,27 @@ use crate::error::Error;
 use crate::random::random_hex;
 use crate::time::unix_seconds;
 
-/// How long an assertion asked for is good for, as the crate's own are.
+/// How long a client assertion is good for: long enough for a slow network and a little clock
+/// skew, short enough that a leaked one is soon useless. Servers cap it (Auth0 at 5 minutes).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(120);
+
+/// The claims of a client assertion (RFC 7523 §3) by `client_id` for `audience`, made at `now`:
+/// what the crate signs itself, and what it gives a source to sign.
+pub(crate) fn assertion_claims(
+    client_id: &str,
+    audience: &str,
+    now: SystemTime,
+) -> serde_json::Value {
+    let iat = unix_seconds(now);
+    serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": random_hex(),
+        "iat": iat,
+        "exp": iat + ASSERTION_LIFETIME.as_secs(),
+    })
+}
 
 /// The error a [`ClientAssertionSource`] may return: any error, boxed.
 pub type AssertionError = Box<dyn std::error::Error + Send + Sync>;
@@ -64,19 +83,10 @@ pub struct AssertionRequest {
 
 impl AssertionRequest {
     fn new(client_id: &str, audience: &str, now: SystemTime) -> Self {
-        let iat = unix_seconds(now);
-        let claims = serde_json::json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "jti": random_hex(),
-            "iat": iat,
-            "exp": iat + ASSERTION_LIFETIME.as_secs(),
-        });
         Self {
             client_id: client_id.to_owned(),
             audience: audience.to_owned(),
-            claims: claims.to_string(),
+            claims: assertion_claims(client_id, audience, now).to_string(),
         }
     }
 

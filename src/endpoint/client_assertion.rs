@@ -6,17 +6,12 @@
 
 use std::fmt;
 use std::sync::{Arc, Once};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
+use crate::endpoint::assertion_source::assertion_claims;
 use crate::error::{ConfigError, Error};
-use crate::random::random_hex;
-use crate::time::unix_seconds;
-
-/// How long a client assertion is good for: long enough for a slow network and a little clock
-/// skew, short enough that a leaked one is soon useless. Servers cap it (Auth0 at 5 minutes).
-pub(crate) const ASSERTION_LIFETIME: Duration = Duration::from_secs(120);
 
 /// The signature algorithm of a client assertion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,15 +189,7 @@ impl PrivateKey {
         now: SystemTime,
     ) -> Result<String, Error> {
         install_crypto_provider();
-        let iat = unix_seconds(now);
-        let claims = serde_json::json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "jti": random_hex(),
-            "iat": iat,
-            "exp": iat + ASSERTION_LIFETIME.as_secs(),
-        });
+        let claims = assertion_claims(client_id, audience, now);
         let mut header = Header::new(self.algorithm.jsonwebtoken());
         header.kid.clone_from(&self.key_id);
         jsonwebtoken::encode(&header, &claims, &self.key)

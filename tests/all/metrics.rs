@@ -33,17 +33,23 @@ fn sample(scrape: &str, family: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
-#[tokio::test]
-async fn a_scrape_shows_what_stats_counts_for_each_grant() {
-    let handle = prometheus();
+/// A token endpoint handing out numbered tokens, an API, and an audience of the test's own
+/// (named after `test` and the port): the recorder is the process's, shared by every test.
+async fn servers(test: &str) -> (MockServer, MockServer, String) {
     let (auth, api) = (
         MockServer::start_async().await,
         MockServer::start_async().await,
     );
     support::numbered_tokens(&auth, Some(3600)).await;
     support::api_counting_all(&api).await;
-    // An audience of this test's own: the recorder is the process's.
-    let audience = format!("https://metrics-{}.example/", auth.address().port());
+    let audience = format!("https://{test}-{}.example/", auth.address().port());
+    (auth, api, audience)
+}
+
+#[tokio::test]
+async fn a_scrape_shows_what_stats_counts_for_each_grant() {
+    let handle = prometheus();
+    let (auth, api, audience) = servers("metrics").await;
     let acme = Grant::new().audience(&audience).organization("org_acme");
     let middleware = support::builder(&auth)
         .audience(&audience)
@@ -125,13 +131,7 @@ fn stat_of(by_grant: &[reqwest_alf::GrantStats], part: &str) -> Stats {
 #[tokio::test]
 async fn the_counts_reach_the_recorder_by_themselves() {
     let handle = prometheus();
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    support::numbered_tokens(&auth, Some(3600)).await;
-    support::api_counting_all(&api).await;
-    let audience = format!("https://mirrored-{}.example/", auth.address().port());
+    let (auth, api, audience) = servers("mirrored").await;
     let client = support::client(support::builder(&auth).audience(&audience).build().unwrap());
 
     for _ in 0..3 {
