@@ -141,11 +141,12 @@ impl Grant {
         Ok(())
     }
 
-    /// The token request's form body, before the client's authentication:
-    /// `grant_type=client_credentials` and every parameter, form-encoded. Never holds a secret.
-    pub(crate) fn form(&self) -> String {
+    /// The token request's form body, before the client's authentication and any assertion:
+    /// the client's `grant_type` (`client_credentials`, or the JWT bearer grant's) and every
+    /// parameter, form-encoded. Never holds a secret.
+    pub(crate) fn form(&self, grant_type: &str) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
+        form.append_pair("grant_type", grant_type);
         if let Some(audience) = &self.audience {
             form.append_pair("audience", audience);
         }
@@ -244,12 +245,15 @@ mod tests {
             .organization("org_1")
             .extra_param("x", "y");
         assert_eq!(
-            grant.form(),
+            grant.form("client_credentials"),
             "grant_type=client_credentials&audience=https%3A%2F%2Fapi.example%2F\
              &scope=read%3Aa+write%3Ab&resource=https%3A%2F%2Fr.example%2F\
              &organization=org_1&x=y"
         );
-        assert_eq!(Grant::new().form(), "grant_type=client_credentials");
+        assert_eq!(
+            Grant::new().form("client_credentials"),
+            "grant_type=client_credentials"
+        );
     }
 
     #[test]

@@ -243,6 +243,7 @@ pub use endpoint::client_auth::AuthMethod;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use endpoint::dpop::DpopKey;
+pub use endpoint::jwt_bearer::JwtBearer;
 pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
 pub use grant::Grant;
 pub use middleware::ClientCredentials;

@@ -12,7 +12,7 @@ use crate::cache::fault_log::{FaultLog, WARNING_INTERVAL};
 use crate::cache::storage_breaker::StorageBreaker;
 use crate::endpoint::TokenEndpoint;
 use crate::grant::Grant;
-use crate::storage::{MemoryStorage, StorageKey, TokenStorage};
+use crate::storage::{KeyParts, MemoryStorage, StorageKey, TokenStorage};
 
 /// One client of the authorization server (token endpoint, client id, credentials) and what its
 /// slots share.
@@ -59,7 +59,10 @@ impl TokenClient {
             &self.endpoint.url,
             &self.client_id,
             grant,
-            self.dpop_thumbprint.as_deref(),
+            KeyParts {
+                bearer_subject: self.endpoint.subject(),
+                dpop_thumbprint: self.dpop_thumbprint.as_deref(),
+            },
         )
     }
 

@@ -53,7 +53,7 @@ impl Slot {
     pub(crate) fn new(client: Arc<TokenClient>, grant: Grant) -> Self {
         Self {
             key: client.key_for(&grant),
-            form: grant.form(),
+            form: grant.form(client.endpoint.grant_type()),
             grant,
             client,
             current: Current::new(),

@@ -123,7 +123,12 @@ mod tests {
         (
             Arc::default(),
             Arc::new(crate::MemoryStorage::new()),
-            StorageKey::new(&url, "id", &crate::grant::Grant::new(), None),
+            StorageKey::new(
+                &url,
+                "id",
+                &crate::grant::Grant::new(),
+                crate::storage::KeyParts::default(),
+            ),
         )
     }
 

@@ -12,13 +12,15 @@ use crate::error::Error;
 /// The most bytes read from the file: a JWT is a few kilobytes; more is not one.
 const MAX_ASSERTION_BYTES: u64 = 64 * 1024;
 
-/// The assertion in `path`, trimmed, once it looks like a JWT (three base64url parts).
+/// The assertion in `path`, trimmed, once it looks like a JWT (three base64url parts); `kind`
+/// says which assertion it is, for messages.
 ///
 /// # Errors
 /// [`Error::ClientAssertion`] when the file is missing, cannot be read, is empty, too large, or
 /// does not hold a JWT. The message names the file and what is wrong, never what it holds.
-pub(crate) fn read_assertion(path: &Path) -> Result<String, Error> {
+pub(crate) fn read_assertion(path: &Path, kind: &'static str) -> Result<String, Error> {
     let refuse = |reason: &'static str| Error::ClientAssertion {
+        kind,
         from: format!("the file {}", path.display()),
         reason,
         source: None,
@@ -29,7 +31,7 @@ pub(crate) fn read_assertion(path: &Path) -> Result<String, Error> {
         .map_err(|error| refuse(io_reason(error.kind())))?
         .len();
     if size > MAX_ASSERTION_BYTES {
-        return Err(refuse("is larger than any client assertion (64 KiB)"));
+        return Err(refuse("is larger than any assertion (64 KiB)"));
     }
     let text = std::fs::read_to_string(path).map_err(|error| refuse(io_reason(error.kind())))?;
     let assertion = text.trim();
@@ -98,7 +100,7 @@ mod tests {
     fn a_jwt_is_read_trimmed() {
         let (path, _remove) = file_with(b"eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl\n");
         assert_eq!(
-            read_assertion(&path).unwrap(),
+            read_assertion(&path, "client assertion").unwrap(),
             "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"
         );
     }
@@ -127,16 +129,19 @@ mod tests {
             (b"\xff\xfe.a.b", "is not text"),
         ] {
             let (path, _remove) = file_with(content);
-            let error = read_assertion(&path).unwrap_err();
+            let error = read_assertion(&path, "client assertion").unwrap_err();
             assert!(!error.to_string().contains("s3cr3t"), "{error}");
             assert_eq!(reason(Err(error)), expected, "{content:?}");
         }
         let missing = std::env::temp_dir().join("alf-no-such-assertion");
-        assert_eq!(reason(read_assertion(&missing)), "does not exist");
+        assert_eq!(
+            reason(read_assertion(&missing, "client assertion")),
+            "does not exist"
+        );
         let (path, _remove) = file_with(&vec![b'a'; 70 * 1024]);
         assert_eq!(
-            reason(read_assertion(&path)),
-            "is larger than any client assertion (64 KiB)"
+            reason(read_assertion(&path, "client assertion")),
+            "is larger than any assertion (64 KiB)"
         );
     }
 }

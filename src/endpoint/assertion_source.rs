@@ -19,17 +19,20 @@ use crate::time::unix_seconds;
 /// skew, short enough that a leaked one is soon useless. Servers cap it (Auth0 at 5 minutes).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(120);
 
-/// The claims of a client assertion (RFC 7523 §3) by `client_id` for `audience`, made at `now`:
-/// what the crate signs itself, and what it gives a source to sign.
+/// The claims of an assertion (RFC 7523 §3) by `issuer` about `subject` for `audience`, made
+/// at `now`: what the crate signs itself, and what it gives a source to sign. A client
+/// assertion's issuer and subject are both the client id; the JWT bearer grant's subject is the
+/// one configured.
 pub(crate) fn assertion_claims(
-    client_id: &str,
+    issuer: &str,
+    subject: &str,
     audience: &str,
     now: SystemTime,
 ) -> serde_json::Value {
     let iat = unix_seconds(now);
     serde_json::json!({
-        "iss": client_id,
-        "sub": client_id,
+        "iss": issuer,
+        "sub": subject,
         "aud": audience,
         "jti": random_hex(),
         "iat": iat,
@@ -40,11 +43,13 @@ pub(crate) fn assertion_claims(
 /// The error a [`ClientAssertionSource`] may return: any error, boxed.
 pub type AssertionError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Makes client assertions (RFC 7523 §2.2) for [`AuthMethod::ClientAssertion`]: sign
+/// Makes client assertions (RFC 7523 §2.2) for [`AuthMethod::ClientAssertion`], or the JWT
+/// bearer grant's assertions (RFC 7523 §2.1) for [`JwtBearer::from_source`]: sign
 /// [`AssertionRequest::claims`] with a key the process never holds (a KMS, an HSM), or fetch an
 /// assertion a platform issues.
 ///
 /// [`AuthMethod::ClientAssertion`]: crate::AuthMethod::ClientAssertion
+/// [`JwtBearer::from_source`]: crate::JwtBearer::from_source
 ///
 /// # Example
 /// ```
@@ -72,27 +77,36 @@ pub trait ClientAssertionSource: Send + Sync + 'static {
     async fn assertion(&self, request: &AssertionRequest) -> Result<String, AssertionError>;
 }
 
-/// What a client assertion is for: the client, the token endpoint (its audience), and the claims
-/// the crate would sign (`iss` and `sub` the client id, `aud`, a fresh `jti`, `iat`, `exp`).
+/// What an assertion is for: the client, its subject, the token endpoint (its audience), and the
+/// claims the crate would sign (`iss` the client id, `sub`, `aud`, a fresh `jti`, `iat`, `exp`).
 #[derive(Debug, Clone)]
 pub struct AssertionRequest {
     client_id: String,
+    subject: String,
     audience: String,
     claims: String,
 }
 
 impl AssertionRequest {
-    fn new(client_id: &str, audience: &str, now: SystemTime) -> Self {
+    /// The request for an assertion by `client_id` about `subject`, for `audience`, at `now`.
+    pub(crate) fn new(client_id: &str, subject: &str, audience: &str, now: SystemTime) -> Self {
         Self {
             client_id: client_id.to_owned(),
+            subject: subject.to_owned(),
             audience: audience.to_owned(),
-            claims: assertion_claims(client_id, audience, now).to_string(),
+            claims: assertion_claims(client_id, subject, audience, now).to_string(),
         }
     }
 
-    /// The client id: the assertion's `iss` and `sub`.
+    /// The client id: the assertion's `iss`.
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The assertion's `sub`: the client id for a client assertion, the configured subject for
+    /// the JWT bearer grant ([`JwtBearer`](crate::JwtBearer)).
+    pub fn subject(&self) -> &str {
+        &self.subject
     }
 
     /// The assertion's `aud`: the token endpoint, or what the preset or key names.
@@ -119,22 +133,22 @@ impl AssertionSource {
         Self(Arc::new(source))
     }
 
-    /// An assertion from the source for `client_id` and `audience`, within `timeout`, checked to
-    /// be a JWT.
+    /// An assertion from the source for `request`, within `timeout`, checked to be a JWT;
+    /// `kind` says which assertion it is, for messages.
     pub(crate) async fn assertion(
         &self,
-        client_id: &str,
-        audience: &str,
+        request: &AssertionRequest,
         timeout: Duration,
+        kind: &'static str,
     ) -> Result<String, Error> {
-        let request = AssertionRequest::new(client_id, audience, SystemTime::now());
         let refuse =
             |reason: &'static str, source: Option<AssertionError>| Error::ClientAssertion {
+                kind,
                 from: "the assertion source".to_owned(),
                 reason,
                 source: source.map(Arc::from),
             };
-        let assertion = match tokio::time::timeout(timeout, self.0.assertion(&request)).await {
+        let assertion = match tokio::time::timeout(timeout, self.0.assertion(request)).await {
             Err(_) => {
                 return Err(refuse(
                     "did not answer within the token request timeout",

@@ -167,8 +167,13 @@ impl PrivateKey {
                 KeyKind::Secret => "a client secret signs with HS256",
             }));
         }
-        self.sign("check", "https://check.invalid/", SystemTime::now())
-            .map(drop)
+        self.sign(
+            "check",
+            "check",
+            "https://check.invalid/",
+            SystemTime::now(),
+        )
+        .map(drop)
     }
 
     /// Whether this is the client secret of `client_secret_jwt` rather than a private key.
@@ -181,15 +186,17 @@ impl PrivateKey {
         self.audience.as_deref().unwrap_or(default)
     }
 
-    /// A new client assertion for `client_id`, for `audience`, issued at `now`.
+    /// A new assertion by `issuer` about `subject` (both the client id for a client
+    /// assertion), for `audience`, issued at `now`.
     pub(crate) fn sign(
         &self,
-        client_id: &str,
+        issuer: &str,
+        subject: &str,
         audience: &str,
         now: SystemTime,
     ) -> Result<String, Error> {
         install_crypto_provider();
-        let claims = assertion_claims(client_id, audience, now);
+        let claims = assertion_claims(issuer, subject, audience, now);
         let mut header = Header::new(self.algorithm.jsonwebtoken());
         header.kid.clone_from(&self.key_id);
         jsonwebtoken::encode(&header, &claims, &self.key)
@@ -266,7 +273,12 @@ mod tests {
         for pem in [RSA, RSA_PKCS8] {
             let key = PrivateKey::from_pem(pem).unwrap();
             let assertion = key
-                .sign("client-1", "https://idp.example/token", SystemTime::now())
+                .sign(
+                    "client-1",
+                    "client-1",
+                    "https://idp.example/token",
+                    SystemTime::now(),
+                )
                 .unwrap();
             let public = DecodingKey::from_rsa_pem(RSA_PUBLIC.as_bytes()).unwrap();
             let claims = verify(&assertion, public, Algorithm::RS256);
@@ -275,7 +287,12 @@ mod tests {
             let pss = key.algorithm(JwtAlgorithm::Ps256);
             pss.check().unwrap();
             let assertion = pss
-                .sign("client-1", "https://idp.example/token", SystemTime::now())
+                .sign(
+                    "client-1",
+                    "client-1",
+                    "https://idp.example/token",
+                    SystemTime::now(),
+                )
                 .unwrap();
             let public = DecodingKey::from_rsa_pem(RSA_PUBLIC.as_bytes()).unwrap();
             verify(&assertion, public, Algorithm::PS256);
@@ -286,7 +303,12 @@ mod tests {
     fn ec_keys_sign_es256() {
         let key = PrivateKey::from_pem(EC).unwrap();
         let assertion = key
-            .sign("client-1", "https://idp.example/token", SystemTime::now())
+            .sign(
+                "client-1",
+                "client-1",
+                "https://idp.example/token",
+                SystemTime::now(),
+            )
             .unwrap();
         let public = DecodingKey::from_ec_pem(EC_PUBLIC.as_bytes()).unwrap();
         verify(&assertion, public, Algorithm::ES256);
@@ -301,11 +323,11 @@ mod tests {
             verify(assertion, public, Algorithm::ES256)
         };
         let first = decode(
-            &key.sign("client-1", "https://idp.example/token", now)
+            &key.sign("client-1", "client-1", "https://idp.example/token", now)
                 .unwrap(),
         );
         let second = decode(
-            &key.sign("client-1", "https://idp.example/token", now)
+            &key.sign("client-1", "client-1", "https://idp.example/token", now)
                 .unwrap(),
         );
         assert_ne!(first["jti"], second["jti"]);

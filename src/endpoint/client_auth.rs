@@ -9,7 +9,7 @@ use http::HeaderValue;
 use url::form_urlencoded;
 
 use crate::endpoint::assertion_file::read_assertion;
-use crate::endpoint::assertion_source::AssertionSource;
+use crate::endpoint::assertion_source::{AssertionRequest, AssertionSource};
 #[cfg(feature = "jwt")]
 use crate::endpoint::client_assertion::PrivateKey;
 use crate::error::Error;
@@ -17,6 +17,9 @@ use crate::secret::Secret;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A client assertion, as messages name it.
+const CLIENT_ASSERTION: &str = "client assertion";
 
 /// How the client proves who it is to the token endpoint.
 ///
@@ -96,6 +99,12 @@ pub enum AuthMethod {
     /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as [`TlsClientAuth`](Self::TlsClientAuth),
     /// with a self-signed certificate the server has registered for the client.
     SelfSignedTlsClientAuth,
+    /// `none`: the client does not authenticate, and the body carries its `client_id` alone.
+    /// Only with the JWT bearer grant ([`jwt_bearer`](crate::ClientCredentialsBuilder::jwt_bearer)),
+    /// whose assertion proves who asks (RFC 7523 §3.1); the client credentials grant needs a
+    /// client that authenticates, and [`build`](crate::ClientCredentialsBuilder::build) refuses
+    /// this method with it. The secret given to the builder is not used and may be empty.
+    None,
 }
 
 impl AuthMethod {
@@ -107,7 +116,8 @@ impl AuthMethod {
             Self::TlsClientAuth
             | Self::SelfSignedTlsClientAuth
             | Self::ClientAssertionFile(_)
-            | Self::ClientAssertion(_) => false,
+            | Self::ClientAssertion(_)
+            | Self::None => false,
             _ => true,
         }
     }
@@ -125,8 +135,8 @@ pub(crate) enum ClientAuthentication {
     Basic(HeaderValue),
     /// `client_id=…&client_secret=…`, already form-encoded.
     Post(Secret),
-    /// `client_id=…` alone: the TLS client certificate proves the rest.
-    Certificate(String),
+    /// `client_id=…` alone: a TLS client certificate proves the rest, or nothing does.
+    ClientIdOnly(String),
     /// `client_id=…&client_assertion_type=…&client_assertion=…`, the assertion read from the
     /// file for each request.
     AssertionFile {
@@ -171,11 +181,13 @@ impl ClientAuthentication {
                 audience: key.audience_or(assertion_audience).to_owned(),
                 key: key.clone(),
             },
-            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => Self::Certificate(
-                form_urlencoded::Serializer::new(String::new())
-                    .append_pair("client_id", client_id)
-                    .finish(),
-            ),
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth | AuthMethod::None => {
+                Self::ClientIdOnly(
+                    form_urlencoded::Serializer::new(String::new())
+                        .append_pair("client_id", client_id)
+                        .finish(),
+                )
+            }
             AuthMethod::ClientAssertionFile(path) => Self::AssertionFile {
                 client_id: client_id.to_owned(),
                 path: path.clone(),
@@ -208,7 +220,6 @@ impl ClientAuthentication {
     /// # Errors
     /// When no client assertion can be had: its file or source fails, or it cannot be signed
     /// (the key was checked at build time, so only if the crypto library changes its mind).
-    #[cfg_attr(not(feature = "jwt"), allow(unused_variables))]
     pub(crate) async fn form_fields(
         &self,
         now: SystemTime,
@@ -217,17 +228,20 @@ impl ClientAuthentication {
         Ok(match self {
             Self::Basic(_) => None,
             Self::Post(fields) => Some(Cow::Borrowed(fields.expose())),
-            Self::Certificate(fields) => Some(Cow::Borrowed(fields)),
+            Self::ClientIdOnly(fields) => Some(Cow::Borrowed(fields)),
             Self::AssertionFile { client_id, path } => Some(Cow::Owned(assertion_fields(
                 client_id,
-                &read_assertion(path)?,
+                &read_assertion(path, CLIENT_ASSERTION)?,
             ))),
             Self::AssertionSource {
                 client_id,
                 source,
                 audience,
             } => {
-                let assertion = source.assertion(client_id, audience, timeout).await?;
+                let request = AssertionRequest::new(client_id, client_id, audience, now);
+                let assertion = source
+                    .assertion(&request, timeout, CLIENT_ASSERTION)
+                    .await?;
                 Some(Cow::Owned(assertion_fields(client_id, &assertion)))
             }
             #[cfg(feature = "jwt")]
@@ -236,7 +250,7 @@ impl ClientAuthentication {
                 key,
                 audience,
             } => {
-                let assertion = key.sign(client_id, audience, now)?;
+                let assertion = key.sign(client_id, client_id, audience, now)?;
                 Some(Cow::Owned(assertion_fields(client_id, &assertion)))
             }
         })
@@ -248,7 +262,7 @@ impl fmt::Debug for ClientAuthentication {
         match self {
             Self::Basic(_) => f.write_str("ClientSecretBasic([redacted])"),
             Self::Post(_) => f.write_str("ClientSecretPost([redacted])"),
-            Self::Certificate(_) => f.write_str("TlsClientAuth"),
+            Self::ClientIdOnly(_) => f.write_str("ClientIdOnly"),
             Self::AssertionFile { path, .. } => {
                 f.debug_tuple("ClientAssertionFile").field(path).finish()
             }

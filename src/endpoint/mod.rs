@@ -9,6 +9,7 @@ pub(crate) mod assertion_source;
 pub(crate) mod client_assertion;
 pub(crate) mod client_auth;
 pub(crate) mod dpop;
+pub(crate) mod jwt_bearer;
 mod response;
 pub(crate) mod retry;
 mod span;
@@ -20,11 +21,12 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use retry_policies::policies::ExponentialBackoff;
 use tracing::Instrument;
-use url::Url;
+use url::{Url, form_urlencoded};
 
 use crate::endpoint::client_auth::ClientAuthentication;
 use crate::endpoint::dpop::header::DPOP;
 use crate::endpoint::dpop::proof::DpopProofs;
+use crate::endpoint::jwt_bearer::{BearerGrant, JWT_BEARER_GRANT};
 use crate::endpoint::response::{parse_oauth_error, parse_token_response, read_capped};
 use crate::endpoint::retry::RateLimit;
 use crate::error::{Error, OAuthError, TokenResponseError, is_retryable_status};
@@ -50,6 +52,9 @@ pub(crate) struct TokenEndpoint {
     /// The DPoP key and nonces, when tokens are bound to a key: each token request carries a
     /// proof, and the answer must be a DPoP token.
     pub(crate) dpop: Option<Arc<DpopProofs>>,
+    /// The JWT bearer grant's assertion, when tokens are asked for with it rather than with the
+    /// client credentials grant.
+    pub(crate) jwt_bearer: Option<BearerGrant>,
 }
 
 /// Why one attempt failed, before deciding whether to try again.
@@ -180,6 +185,19 @@ impl Fetched {
 }
 
 impl TokenEndpoint {
+    /// The `grant_type` of every token request.
+    pub(crate) fn grant_type(&self) -> &'static str {
+        match self.jwt_bearer {
+            Some(_) => JWT_BEARER_GRANT,
+            None => "client_credentials",
+        }
+    }
+
+    /// The subject tokens are for, with the JWT bearer grant: part of their storage key.
+    pub(crate) fn subject(&self) -> Option<&str> {
+        self.jwt_bearer.as_ref().map(BearerGrant::subject)
+    }
+
     /// Gets a new token, retrying where a retry can help. A rate limit ends the fetch at once:
     /// a short one with [`Fetched::AfterRateLimit`], for the caller to wait out with everyone
     /// else held back, a long one with [`Error::RateLimited`].
@@ -291,6 +309,14 @@ impl TokenEndpoint {
         // Expiry counts from here: the token cannot have been issued before it was asked for.
         let sent_at = SystemTime::now();
         let mut body = form.to_owned();
+        if let Some(grant) = &self.jwt_bearer {
+            let assertion = grant
+                .assertion(sent_at, self.timeout)
+                .await
+                .map_err(Failure::Unsendable)?;
+            body.push_str("&assertion=");
+            body.extend(form_urlencoded::byte_serialize(assertion.as_bytes()));
+        }
         let fields = self
             .client_auth
             .form_fields(sent_at, self.timeout)

@@ -41,6 +41,12 @@ pub enum ConfigError {
          with client_identity, or to your own http_client"
     )]
     MissingClientCertificate,
+    /// `AuthMethod::None` with the client credentials grant, which needs a client that
+    /// authenticates (RFC 6749 §4.4).
+    #[error(
+        "the client credentials grant needs the client to authenticate: AuthMethod::None is for          the JWT bearer grant (jwt_bearer) alone"
+    )]
+    ClientAuthenticationNeeded,
     /// A client certificate given to the builder along with an HTTP client of your own, which
     /// the builder cannot add it to.
     #[error(

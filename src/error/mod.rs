@@ -113,13 +113,16 @@ pub enum Error {
         reason: TokenResponseError,
     },
 
-    /// No client assertion could be had, from its file
+    /// No assertion could be had: a client assertion, from its file
     /// ([`AuthMethod::ClientAssertionFile`](crate::AuthMethod::ClientAssertionFile)) or its
-    /// source ([`AuthMethod::ClientAssertion`](crate::AuthMethod::ClientAssertion)): no token
-    /// request was sent. What the file holds, or the source returned, is never in the message.
-    #[error("the client assertion from {from} {reason}: no token request was sent")]
+    /// source ([`AuthMethod::ClientAssertion`](crate::AuthMethod::ClientAssertion)), or the
+    /// assertion of the JWT bearer grant ([`JwtBearer`](crate::JwtBearer)): no token request was
+    /// sent. What the file holds, or the source returned, is never in the message.
+    #[error("the {kind} from {from} {reason}: no token request was sent")]
     #[non_exhaustive]
     ClientAssertion {
+        /// Which assertion: `client assertion`, or `JWT bearer grant's assertion`.
+        kind: &'static str,
         /// Where it was to come from: `the file …`, or `the assertion source`.
         from: String,
         /// What went wrong.

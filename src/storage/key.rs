@@ -10,19 +10,23 @@ use crate::grant::Grant;
 
 /// The key a token is stored under: `{token endpoint host}:{hash}`, where the hash covers the
 /// token endpoint, client id, the grant (audience, scope, resources, organization, extra
-/// parameters) and the DPoP key's thumbprint. Everything that changes
-/// which token the server hands out changes the key; the client secret does not, and is never
-/// part of it.
+/// parameters), the JWT bearer grant's subject and the DPoP key's thumbprint. Everything that
+/// changes which token the server hands out changes the key; the client secret and assertions
+/// do not, and are never part of it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct StorageKey(Arc<str>);
 
+/// Who a client's tokens are for, besides its id: the parts of a key the grant does not give.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KeyParts<'a> {
+    /// The subject of the JWT bearer grant's assertions.
+    pub(crate) bearer_subject: Option<&'a str>,
+    /// The thumbprint of the DPoP key tokens are bound to.
+    pub(crate) dpop_thumbprint: Option<&'a str>,
+}
+
 impl StorageKey {
-    pub(crate) fn new(
-        endpoint: &Url,
-        client_id: &str,
-        grant: &Grant,
-        dpop_thumbprint: Option<&str>,
-    ) -> Self {
+    pub(crate) fn new(endpoint: &Url, client_id: &str, grant: &Grant, parts: KeyParts) -> Self {
         let mut extra: Vec<_> = grant.params().collect();
         extra.sort();
         let mut hash = Context::new(&SHA256);
@@ -39,8 +43,13 @@ impl StorageKey {
             field(name);
             field(value);
         }
-        // A bound token is good only with its key: keys with no DPoP key stay as they were.
-        if let Some(thumbprint) = dpop_thumbprint {
+        // Keys without a subject or a DPoP key stay as they were.
+        if let Some(subject) = parts.bearer_subject {
+            field("jwt-bearer");
+            field(subject);
+        }
+        // A bound token is good only with its key.
+        if let Some(thumbprint) = parts.dpop_thumbprint {
             field("dpop");
             field(thumbprint);
         }
@@ -96,7 +105,7 @@ mod tests {
             &url("https://tenant.example/oauth/token"),
             "id",
             &grant(audience, scope, extra),
-            None,
+            KeyParts::default(),
         )
     }
 
@@ -128,7 +137,7 @@ mod tests {
                 &url("https://other.example/oauth/token"),
                 "id",
                 &grant(Some("a"), Some("s"), &[("resource", "r")]),
-                None,
+                KeyParts::default(),
             )
         );
         assert_ne!(
@@ -137,27 +146,33 @@ mod tests {
                 &url("https://tenant.example/oauth/token"),
                 "id2",
                 &grant(Some("a"), Some("s"), &[("resource", "r")]),
-                None,
+                KeyParts::default(),
             )
         );
     }
 
     #[test]
-    fn a_dpop_key_changes_the_key_and_no_key_keeps_it_as_it_was() {
-        let thumbprint = |t: Option<&str>| {
+    fn a_dpop_key_or_a_subject_changes_the_key_and_neither_keeps_it_as_it_was() {
+        let with = |bearer_subject: Option<&str>, dpop_thumbprint: Option<&str>| {
             StorageKey::new(
                 &url("https://tenant.example/oauth/token"),
                 "id",
                 &grant(Some("https://api.example"), None, &[]),
-                t,
+                KeyParts {
+                    bearer_subject,
+                    dpop_thumbprint,
+                },
             )
         };
         assert_eq!(
-            thumbprint(None),
+            with(None, None),
             key(Some("https://api.example"), None, &[])
         );
-        assert_ne!(thumbprint(Some("abc")), thumbprint(None));
-        assert_ne!(thumbprint(Some("abc")), thumbprint(Some("abd")));
+        assert_ne!(with(None, Some("abc")), with(None, None));
+        assert_ne!(with(None, Some("abc")), with(None, Some("abd")));
+        assert_ne!(with(Some("alice"), None), with(None, None));
+        assert_ne!(with(Some("alice"), None), with(Some("bob"), None));
+        assert_ne!(with(Some("abc"), None), with(None, Some("abc")));
     }
 
     #[test]
@@ -167,7 +182,7 @@ mod tests {
                 &url("https://tenant.example/oauth/token"),
                 "id",
                 &Grant::new().audience("a").organization(org),
-                None,
+                KeyParts::default(),
             )
         };
         assert_eq!(

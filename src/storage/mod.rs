@@ -19,7 +19,7 @@ use crate::token::Token;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStorage;
-pub(crate) use key::StorageKey;
+pub(crate) use key::{KeyParts, StorageKey};
 pub use memory::MemoryStorage;
 
 /// The error a storage backend reports: any error type will do, so that backends need none of

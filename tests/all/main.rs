@@ -17,6 +17,7 @@ mod failed_fetch;
 #[cfg(feature = "redis")]
 mod fleet;
 mod hostile_endpoint;
+mod jwt_bearer;
 mod many_grants;
 #[cfg(feature = "metrics")]
 mod metrics;

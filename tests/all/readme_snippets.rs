@@ -185,3 +185,14 @@ async fn workload_identity(token_url: &str, client_id: &str, assertion_file: &st
         .build()?;
     Ok(())
 }
+
+#[rustfmt::skip]
+async fn jwt_bearer_grant(token_url: &str, client_id: &str, assertion_file: &str) -> Outcome {
+    use reqwest_alf::{AuthMethod, ClientCredentials, JwtBearer};
+
+    let auth = ClientCredentials::builder(token_url, client_id, "")
+        .auth_method(AuthMethod::None) // or any method the server wants besides the assertion
+        .jwt_bearer(JwtBearer::from_file("system:serviceaccount:shop:orders", assertion_file))
+        .build()?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ use crate::endpoint::TokenEndpoint;
 use crate::endpoint::client_auth::ClientAuthentication;
 #[cfg(feature = "jwt")]
 use crate::endpoint::dpop::proof::DpopProofs;
+use crate::endpoint::jwt_bearer::BearerGrant;
 use crate::error::{ConfigError, Error};
 use crate::grant::Grant;
 use crate::middleware::ClientCredentials;
@@ -61,17 +62,22 @@ impl ClientCredentialsBuilder {
         );
         #[cfg(not(feature = "jwt"))]
         let (thumbprint, dpop) = (None, None);
+        let assertion_audience = self
+            .assertion_audience
+            .as_deref()
+            .unwrap_or(display.as_str());
         let endpoint = TokenEndpoint {
-            display: Arc::from(display.as_str()),
-            url,
             client_auth: ClientAuthentication::new(
                 &self.auth_method,
                 &self.client_id,
                 &self.client_secret,
-                self.assertion_audience
-                    .as_deref()
-                    .unwrap_or(display.as_str()),
+                assertion_audience,
             ),
+            jwt_bearer: self
+                .jwt_bearer
+                .map(|assertion| BearerGrant::new(assertion, &self.client_id, assertion_audience)),
+            display: Arc::from(display.as_str()),
+            url,
             http,
             retry: self.token_retry,
             timeout: self.token_request_timeout,

@@ -30,6 +30,13 @@ impl ClientCredentialsBuilder {
         if self.auth_method.uses_secret() && self.client_secret.is_empty() {
             return Err(ConfigError::EmptyClientSecret.into());
         }
+        match &self.jwt_bearer {
+            Some(assertion) => assertion.check()?,
+            None if self.auth_method == AuthMethod::None => {
+                return Err(ConfigError::ClientAuthenticationNeeded.into());
+            }
+            None => {}
+        }
         if let AuthMethod::ClientAssertionFile(path) = &self.auth_method
             && path.as_os_str().is_empty()
         {

@@ -15,6 +15,7 @@ use retry_policies::policies::ExponentialBackoff;
 use crate::endpoint::client_auth::AuthMethod;
 #[cfg(feature = "jwt")]
 use crate::endpoint::dpop::DpopKey;
+use crate::endpoint::jwt_bearer::JwtBearer;
 use crate::endpoint::retry;
 use crate::error::ConfigError;
 use crate::grant::Grant;
@@ -40,6 +41,7 @@ pub struct ClientCredentialsBuilder {
     max_grants: usize,
     idle_grant_timeout: Duration,
     auth_method: AuthMethod,
+    jwt_bearer: Option<JwtBearer>,
     #[cfg(feature = "jwt")]
     dpop: Option<DpopKey>,
     /// The client certificate for token requests (mTLS), when the builder makes the client.
@@ -104,6 +106,7 @@ impl ClientCredentialsBuilder {
             max_grants: Self::DEFAULT_MAX_GRANTS,
             idle_grant_timeout: Self::DEFAULT_IDLE_GRANT_TIMEOUT,
             auth_method: AuthMethod::default(),
+            jwt_bearer: None,
             #[cfg(feature = "jwt")]
             dpop: None,
             #[cfg(feature = "default-tls")]
@@ -194,6 +197,15 @@ impl ClientCredentialsBuilder {
     /// [`AuthMethod::ClientSecretBasic`]; Auth0 uses [`AuthMethod::ClientSecretPost`].
     pub fn auth_method(mut self, auth_method: AuthMethod) -> Self {
         self.auth_method = auth_method;
+        self
+    }
+
+    /// Asks for tokens with the JWT bearer grant (RFC 7523 §2.1) and this assertion, instead of
+    /// the client credentials grant: tokens for the assertion's subject. The client still
+    /// authenticates with its [`auth_method`](Self::auth_method), or not at all with
+    /// [`AuthMethod::None`]. See [`JwtBearer`] for an example.
+    pub fn jwt_bearer(mut self, assertion: JwtBearer) -> Self {
+        self.jwt_bearer = Some(assertion);
         self
     }
 
@@ -409,6 +421,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
                 &self.attach_when.as_ref().map(|_| "<predicate>"),
             )
             .field("assertion_audience", &self.assertion_audience)
+            .field("jwt_bearer", &self.jwt_bearer)
             .finish_non_exhaustive()
     }
 }
