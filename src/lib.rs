@@ -119,9 +119,10 @@
 //!   by default) with a retry left, is waited out: one fetch waits and asks again, and every
 //!   other request, here and in instances sharing the storage, waits for its token instead of
 //!   failing. A longer one fails fast: no token request before its time (capped by
-//!   `max_retry_interval`). A
-//!   cool-down read from the storage holds an instance no longer than that interval from when
-//!   it first saw it, and one further ahead is ignored as damage. A token
+//!   `max_retry_interval`). An Auth0 token quota's spent bucket (`Auth0-Client-Quota-Limit`,
+//!   `Auth0-Organization-Quota-Limit`) holds until it resets, a day at most; what remains is in
+//!   [`Stats`]. A cool-down read from the storage holds until its time and no longer; one
+//!   further ahead than a day is ignored as damage. A token
 //!   that has not expired keeps serving; without one, requests fail with
 //!   [`Error::RateLimited`] and are not sent. A 400 or 401 from the token
 //!   endpoint (`invalid_client`, `invalid_grant`, …) is final, and the error carries the
@@ -244,12 +245,12 @@ pub use endpoint::client_auth::AuthMethod;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use endpoint::dpop::DpopKey;
 pub use endpoint::jwt_bearer::JwtBearer;
-pub use error::{ConfigError, Error, OAuthError, Result, TokenResponseError};
+pub use error::{ConfigError, Error, OAuthError, QuotaScope, Result, TokenResponseError};
 pub use grant::Grant;
 pub use middleware::ClientCredentials;
 pub use middleware::attach::RequestInfo;
 pub use middleware::builder::ClientCredentialsBuilder;
-pub use stats::{GrantStats, Stats};
+pub use stats::{GrantStats, Quota, QuotaBucket, Stats};
 #[cfg(feature = "redis")]
 pub use storage::RedisStorage;
 pub use storage::{Lease, MemoryStorage, StorageError, TokenStorage};

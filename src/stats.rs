@@ -3,6 +3,7 @@
 //! Read with [`ClientCredentials::stats`](crate::ClientCredentials::stats).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use crate::per_thread::SpreadCount;
 
@@ -48,6 +49,68 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Storage calls that failed (each was treated as a miss or logged, never passed on).
     pub storage_errors: u64,
+    /// The client's Auth0 token quota as the token endpoint last reported it
+    /// (`Auth0-Client-Quota-Limit`), if it did.
+    pub client_quota: Option<Quota>,
+    /// The organization's Auth0 token quota as the token endpoint last reported it
+    /// (`Auth0-Organization-Quota-Limit`), for a grant with an organization. In
+    /// [`stats`](crate::ClientCredentials::stats), the one reported last among all grants.
+    pub organization_quota: Option<Quota>,
+}
+
+/// An Auth0 token quota as the token endpoint reported it: how many tokens the client (or the
+/// organization) may still get in each bucket, and when each bucket starts again.
+///
+/// Auth0 counts every client-credentials token it issues; with fine-grained quotas it answers
+/// each token request with the state of the buckets, and a spent, enforced bucket with a 429.
+///
+/// # Example
+/// ```
+/// # fn run(auth: reqwest_alf::ClientCredentials) {
+/// if let Some(day) = auth.stats().client_quota.and_then(|quota| quota.per_day) {
+///     println!("{} of {} tokens left today", day.remaining, day.limit);
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Quota {
+    /// The hourly bucket (`b=per_hour`), if reported.
+    pub per_hour: Option<QuotaBucket>,
+    /// The daily bucket (`b=per_day`), if reported.
+    pub per_day: Option<QuotaBucket>,
+}
+
+impl Quota {
+    /// The reported buckets, hourly first.
+    pub fn buckets(&self) -> impl Iterator<Item = (&'static str, QuotaBucket)> {
+        [("per_hour", self.per_hour), ("per_day", self.per_day)]
+            .into_iter()
+            .filter_map(|(name, bucket)| Some((name, bucket?)))
+    }
+}
+
+/// One bucket of a [`Quota`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuotaBucket {
+    /// Tokens allowed in the bucket's period (`q`).
+    pub limit: u64,
+    /// Tokens left in it (`r`): at 0, the token endpoint refuses until `resets_at`.
+    pub remaining: u64,
+    /// When the bucket starts again (`t`, seconds from the answer).
+    pub resets_at: SystemTime,
+}
+
+impl QuotaBucket {
+    /// A bucket of `limit` tokens with `remaining` left, starting again at `resets_at`.
+    pub(crate) fn new(limit: u64, remaining: u64, resets_at: SystemTime) -> Self {
+        Self {
+            limit,
+            remaining,
+            resets_at,
+        }
+    }
 }
 
 impl Stats {
@@ -64,6 +127,9 @@ impl Stats {
             replays: self.replays + other.replays,
             rate_limited: self.rate_limited + other.rate_limited,
             storage_errors: self.storage_errors + other.storage_errors,
+            // Quotas are not counts: the totals are given their own (`Slots::total`).
+            client_quota: None,
+            organization_quota: None,
         }
     }
 }
@@ -115,6 +181,8 @@ impl Counters {
             replays: read(&self.replays),
             rate_limited: read(&self.rate_limited),
             storage_errors: read(&self.storage_errors),
+            client_quota: None,
+            organization_quota: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! [`TokenClient`]: what every token of one client shares — endpoint, storage, cool-down.
 //!
 //! A rate limit concerns the client, not one of its grants: the cool-down is kept here, and
-//! every slot honours it.
+//! every slot honours it; so is the client's token quota. An organization's quota, and a
+//! cool-down read from the storage for one key, are the slot's.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use crate::cache::CacheSettings;
 use crate::cache::cool_down::CoolDown;
 use crate::cache::fault_log::{FaultLog, WARNING_INTERVAL};
+use crate::cache::quota::QuotaWatch;
 use crate::cache::storage_breaker::StorageBreaker;
 use crate::endpoint::TokenEndpoint;
 use crate::grant::Grant;
@@ -26,6 +28,8 @@ pub(crate) struct TokenClient {
     pub(crate) cool_down: CoolDown,
     pub(crate) faults: FaultLog,
     pub(crate) breaker: Arc<StorageBreaker>,
+    /// The client's token quota (Auth0), as last reported.
+    pub(crate) quota: QuotaWatch,
     client_id: String,
     dpop_thumbprint: Option<String>,
 }
@@ -48,6 +52,7 @@ impl TokenClient {
             cool_down: CoolDown::default(),
             faults: FaultLog::new(WARNING_INTERVAL),
             breaker: Arc::default(),
+            quota: QuotaWatch::default(),
             client_id,
             dpop_thumbprint,
         }

@@ -1,14 +1,15 @@
 //! The rate-limit cool-down of one middleware: until when the token endpoint is left alone.
 //!
 //! Its own, from the token endpoint's answers, and the one other instances shared through the
-//! storage, which is trusted only so far: it holds this middleware no longer than the retry
-//! policy's longest wait from when this middleware first saw it, and a value further ahead than
-//! any instance would have written is damage.
+//! storage, which is trusted only so far: a rate limit holds this middleware no longer than the
+//! retry policy's longest wait from when this middleware first saw it; only a spent Auth0
+//! quota is written further ahead, and holds until its bucket resets; a value further ahead
+//! than a day (or that longest wait) and the clock skew is damage.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::endpoint::quota::LONGEST_QUOTA_WAIT;
 use crate::time::{CLOCK_SKEW, unix_millis};
 
 /// The end of the current cool-down, in UNIX milliseconds; 0 for none. One atomic, so checking
@@ -16,19 +17,6 @@ use crate::time::{CLOCK_SKEW, unix_millis};
 #[derive(Debug, Default)]
 pub(crate) struct CoolDown {
     until_ms: AtomicU64,
-    /// The shared cool-down last read from the storage: its end, and when it was first seen.
-    shared: Mutex<Option<(u64, u64)>>,
-}
-
-/// What a middleware makes of a cool-down read from the storage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SharedCoolDown {
-    /// Leave the token endpoint alone until then (the value, or the cap from first sight).
-    Until(SystemTime),
-    /// It has held this middleware as long as it may: ask the token endpoint, once.
-    Outlived,
-    /// Further ahead than any instance would have written: not to be trusted.
-    Damaged,
 }
 
 impl CoolDown {
@@ -45,38 +33,15 @@ impl CoolDown {
         let before = self.until_ms.fetch_max(until_ms, Ordering::Relaxed);
         UNIX_EPOCH + Duration::from_millis(before.max(until_ms))
     }
+}
 
-    /// Judges `until`, a cool-down read from the storage at `now`, given the longest wait the
-    /// retry policy allows (`max_wait`, which also caps what an instance writes). A value is
-    /// never honoured for longer than `max_wait` after this middleware first saw it, however
-    /// often it is read again.
-    pub(crate) fn judge_shared(
-        &self,
-        until: SystemTime,
-        now: SystemTime,
-        max_wait: Duration,
-    ) -> SharedCoolDown {
-        if until > now + max_wait + CLOCK_SKEW {
-            return SharedCoolDown::Damaged;
-        }
-        let (until_ms, now_ms) = (unix_millis(until), unix_millis(now));
-        let first_seen_ms = {
-            let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-            match *shared {
-                Some((seen, first_seen)) if seen == until_ms => first_seen,
-                _ => {
-                    *shared = Some((until_ms, now_ms));
-                    now_ms
-                }
-            }
-        };
-        let cap = UNIX_EPOCH + Duration::from_millis(first_seen_ms) + max_wait;
-        if now >= cap {
-            SharedCoolDown::Outlived
-        } else {
-            SharedCoolDown::Until(until.min(cap))
-        }
-    }
+/// Whether `until`, a cool-down read from the storage at `now`, is one an instance could have
+/// written: no further ahead than the retry policy's longest wait (`max_wait`, the cap of a
+/// rate limit) or a day (the cap of a spent quota's reset), give or take the clock skew between
+/// instances. One that is holds until its end, and no longer however often it is read again;
+/// one that is not is damage.
+pub(crate) fn is_credible(until: SystemTime, now: SystemTime, max_wait: Duration) -> bool {
+    until <= now + max_wait.max(LONGEST_QUOTA_WAIT) + CLOCK_SKEW
 }
 
 #[cfg(test)]
@@ -104,49 +69,25 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_cool_down_holds_no_longer_than_the_longest_wait_from_first_sight() {
-        let cool_down = CoolDown::default();
-        let max_wait = Duration::from_secs(2);
-        let until = at(7_000);
-        assert_eq!(
-            cool_down.judge_shared(until, at(1_000), max_wait),
-            SharedCoolDown::Until(at(3_000)),
-            "capped at the longest wait"
-        );
-        assert_eq!(
-            cool_down.judge_shared(until, at(2_500), max_wait),
-            SharedCoolDown::Until(at(3_000)),
-            "read again: the cap still counts from the first sight"
-        );
-        assert_eq!(
-            cool_down.judge_shared(until, at(3_000), max_wait),
-            SharedCoolDown::Outlived
-        );
-        assert_eq!(
-            cool_down.judge_shared(at(4_500), at(3_000), max_wait),
-            SharedCoolDown::Until(at(4_500)),
-            "a new value, as a fresh 429 writes, is judged afresh"
-        );
-    }
-
-    #[test]
-    fn a_shared_cool_down_further_ahead_than_any_instance_writes_is_damage() {
-        let cool_down = CoolDown::default();
-        let max_wait = Duration::from_secs(2);
+    fn a_shared_cool_down_is_credible_up_to_a_day_or_the_longest_wait_and_the_skew() {
         let now = at(1_000_000);
-        let furthest = now + max_wait + CLOCK_SKEW;
-        assert_eq!(
-            cool_down.judge_shared(furthest, now, max_wait),
-            SharedCoolDown::Until(now + max_wait)
-        );
-        for damaged in [
-            furthest + Duration::from_millis(1),
-            now + Duration::from_secs(3600),
+        let (short, long) = (Duration::from_secs(2), Duration::from_secs(2 * 24 * 3600));
+        for credible in [
+            now + Duration::from_millis(1),
+            now + Duration::from_secs(3_540),
+            now + LONGEST_QUOTA_WAIT + CLOCK_SKEW,
         ] {
-            assert_eq!(
-                cool_down.judge_shared(damaged, now, max_wait),
-                SharedCoolDown::Damaged
-            );
+            assert!(is_credible(credible, now, short));
         }
+        for damaged in [
+            now + LONGEST_QUOTA_WAIT + CLOCK_SKEW + Duration::from_millis(1),
+            now + Duration::from_secs(3 * 24 * 3600),
+        ] {
+            assert!(!is_credible(damaged, now, short));
+        }
+        assert!(
+            is_credible(now + long, now, long),
+            "a policy that waits longer"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Metrics through the `metrics` facade (feature `metrics`), off every request's path.
 //!
 //! Each grant's counts, fetch latency and outcome, the token's remaining lifetime, the storage
-//! breaker. Nothing is written on the cached path: each slot already counts what it does (per
+//! breaker, Auth0's token quotas. Nothing is written on the cached path: each slot already counts what it does (per
 //! thread, where it is hot), and a task mirrors those counts to the recorder once a second, as absolute
 //! values, with the gauges, and [`ClientCredentials::record_metrics`] does it at once. A scrape
 //! therefore sees counts at most a second old, the same as `stats()`. The latency and outcome of
@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use metrics::{Counter, Gauge, Label, Unit};
 
 use crate::cache::{Slot, Slots};
+use crate::stats::Quota;
 
 /// How often the counts are mirrored to the recorder.
 const MIRROR_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,6 +34,8 @@ pub(crate) mod name {
     pub(crate) const STORAGE_ERRORS: &str = "alf.storage.errors";
     pub(crate) const TOKEN_EXPIRES_IN: &str = "alf.token.expires_in";
     pub(crate) const STORAGE_BREAKER_OPEN: &str = "alf.storage.breaker.open";
+    pub(crate) const QUOTA_LIMIT: &str = "alf.token.quota.limit";
+    pub(crate) const QUOTA_REMAINING: &str = "alf.token.quota.remaining";
 }
 
 /// A slot's handles, registered once with its labels.
@@ -118,6 +121,11 @@ pub(crate) fn mirror(slots: &Slots) {
         handles.rate_limited.absolute(stats.rate_limited);
         handles.storage_errors.absolute(stats.storage_errors);
         handles.expires_in.set(slot.expires_in(now).as_secs_f64());
+        if let (Some((quota, _)), Some(organization)) =
+            (slot.organization_quota(), slot.grant.organization_param())
+        {
+            quota_gauges(&slot, "organization", organization, &quota);
+        }
     }
     let client = slots.client();
     let host = client
@@ -126,9 +134,28 @@ pub(crate) fn mirror(slots: &Slots) {
         .host_str()
         .unwrap_or_default()
         .to_owned();
+    if let (Some((quota, _)), Some(slot)) = (client.quota.last(), slots.all().first()) {
+        quota_gauges(slot, "client", "", &quota);
+    }
     let open = !client.breaker.allows(now);
     metrics::gauge!(name::STORAGE_BREAKER_OPEN, "token_endpoint" => host)
         .set(f64::from(u8::from(open)));
+}
+
+/// The limit and the remaining tokens of each of `quota`'s buckets, labelled with the token
+/// endpoint's host (`slot`'s), whose quota it is, the organization and the bucket.
+fn quota_gauges(slot: &Slot, scope: &'static str, organization: &str, quota: &Quota) {
+    let host = slot.client.endpoint.url.host_str().unwrap_or_default();
+    for (bucket, state) in quota.buckets() {
+        let labels = [
+            Label::new("token_endpoint", host.to_owned()),
+            Label::new("scope", scope),
+            Label::new("organization", organization.to_owned()),
+            Label::new("bucket", bucket),
+        ];
+        metrics::gauge!(name::QUOTA_LIMIT, labels.iter()).set(state.limit as f64);
+        metrics::gauge!(name::QUOTA_REMAINING, labels.iter()).set(state.remaining as f64);
+    }
 }
 
 /// The task that mirrors one middleware's counts once a second, started once, in the first
@@ -182,5 +209,7 @@ fn describe() {
         describe_counter!(name::STORAGE_ERRORS, Unit::Count, "Storage calls that failed (each a miss or a logged write, never a failed request)");
         describe_gauge!(name::TOKEN_EXPIRES_IN, Unit::Seconds, "Seconds until the grant's current token expires; 0 without one");
         describe_gauge!(name::STORAGE_BREAKER_OPEN, "1 while the storage is left alone after a timeout, else 0");
+        describe_gauge!(name::QUOTA_LIMIT, Unit::Count, "Tokens an Auth0 token quota's bucket allows in its period, by scope (client, organization) and bucket (per_hour, per_day)");
+        describe_gauge!(name::QUOTA_REMAINING, Unit::Count, "Tokens left in an Auth0 token quota's bucket, as the token endpoint last reported");
     });
 }

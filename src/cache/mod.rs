@@ -15,6 +15,7 @@ mod lease_wait;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 mod obtain;
+mod quota;
 mod refresh_ahead;
 pub(crate) mod refusals;
 mod single_flight;
@@ -55,6 +56,8 @@ pub(crate) struct CacheSettings {
     /// The longest lifetime a token is taken to have: a stored one that expires further ahead
     /// is damage.
     pub(crate) max_lifetime: Duration,
+    /// The share of a token quota's bucket under which its remaining tokens are warned of.
+    pub(crate) quota_warning: f64,
 }
 
 /// Whether the token endpoint refused this client (400 or 401: `invalid_client`,

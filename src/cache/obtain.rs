@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cache::cached_token::CachedToken;
-use crate::cache::cool_down::SharedCoolDown;
+use crate::cache::cool_down::{CoolDown, is_credible};
 use crate::cache::fault_log::StorageOperation;
 use crate::cache::lease_wait::LeaseWait;
 use crate::cache::slot::Slot;
 use crate::cache::{FlightResult, Purpose};
 use crate::endpoint::{Attempts, Fetched};
-use crate::error::Error;
+use crate::error::{Error, QuotaScope};
 use crate::random::random_hex;
 use crate::stats::count;
 use crate::storage::Lease;
@@ -33,7 +33,7 @@ impl Slot {
             if let Some(stored) = self.load(purpose).await {
                 return Ok(stored);
             }
-            if let Some(retry_at) = self.client.cool_down.until(SystemTime::now()) {
+            if let Some(retry_at) = self.cooling_down_until(SystemTime::now()) {
                 return Err(self.rate_limited(retry_at));
             }
             let lease = self
@@ -57,22 +57,18 @@ impl Slot {
                     }
                 }
                 Some(Lease::CoolingDown(until)) => {
-                    let max_wait = self.client.endpoint.retry.max_retry_interval;
-                    match self
-                        .client
-                        .cool_down
-                        .judge_shared(until, SystemTime::now(), max_wait)
-                    {
-                        SharedCoolDown::Until(until) => {
-                            let retry_at = self.client.cool_down.extend(until);
-                            return Err(self.rate_limited(retry_at));
-                        }
-                        SharedCoolDown::Outlived => {
-                            tracing::debug!(key = %self.key, "the shared rate-limit cool-down has held this instance as long as it may; asking the token endpoint once");
-                        }
-                        SharedCoolDown::Damaged => {
-                            tracing::warn!(key = %self.key, until = %http_date(until), "the storage holds a rate-limit cool-down further ahead than any instance writes; ignoring it as damaged");
-                        }
+                    // This key's: another instance met a rate limit, or this grant's quota.
+                    let (now, max_wait) = (
+                        SystemTime::now(),
+                        self.client.endpoint.retry.max_retry_interval,
+                    );
+                    if until <= now {
+                        tracing::debug!(key = %self.key, "the storage's rate-limit cool-down has ended, though its key lives on; asking the token endpoint");
+                    } else if is_credible(until, now, max_wait) {
+                        let retry_at = self.cool_down.extend(until);
+                        return Err(self.rate_limited(retry_at));
+                    } else {
+                        tracing::warn!(key = %self.key, until = %http_date(until), "the storage holds a rate-limit cool-down further ahead than any instance writes; ignoring it as damaged");
                     }
                     // Without the lease, which the cool-down keeps: a 429 writes a fresh one.
                     return self.fetch_and_store(None).await;
@@ -101,10 +97,11 @@ impl Slot {
         }
     }
 
-    /// Keeps the token endpoint alone until `until`, here and, through the storage, everywhere;
+    /// Keeps the token endpoint alone until `until`, here (for the whole client, or with
+    /// `cool_down` the slot's own, for this grant alone) and, through the storage, everywhere;
     /// the end of the cool-down now in force.
-    async fn share_cool_down(&self, until: SystemTime) -> SystemTime {
-        let until = self.client.cool_down.extend(until);
+    async fn share_cool_down(&self, cool_down: &CoolDown, until: SystemTime) -> SystemTime {
+        let until = cool_down.extend(until);
         let share = self.client.storage.cool_down(self.key.as_str(), until);
         self.with_storage(StorageOperation::CoolDown, share).await;
         until
@@ -126,6 +123,7 @@ impl Slot {
                 .await;
             #[cfg(feature = "metrics")]
             crate::cache::metrics::record_fetch(self, fetched.outcome().0, started.elapsed());
+            self.note_quota(&attempts.quota);
             match fetched {
                 Fetched::Token(token) => break token,
                 Fetched::AfterRateLimit(until) => {
@@ -137,15 +135,25 @@ impl Slot {
                                 .try_lease(self.key.as_str(), holder, wait + ttl);
                         self.with_storage(StorageOperation::TakeLease, renew).await;
                     }
-                    self.share_cool_down(until).await;
+                    self.share_cool_down(&self.client.cool_down, until).await;
                     tokio::time::sleep(wait).await;
                 }
                 Fetched::Failed(error) => {
                     count(&self.counters.failed_fetches);
-                    let Error::RateLimited { retry_at, .. } = error else {
+                    let Error::RateLimited {
+                        retry_at,
+                        spent_quota,
+                        ..
+                    } = error
+                    else {
                         return Err(error);
                     };
-                    let retry_at = self.share_cool_down(retry_at).await;
+                    // An organization's spent quota holds its grants alone.
+                    let cool_down = match spent_quota {
+                        Some(QuotaScope::Organization) => &self.cool_down,
+                        _ => &self.client.cool_down,
+                    };
+                    let retry_at = self.share_cool_down(cool_down, retry_at).await;
                     return Err(self.rate_limited(retry_at));
                 }
             }

@@ -14,16 +14,19 @@ use tracing::{Instrument, Span};
 
 use crate::cache::cached_token::CachedToken;
 use crate::cache::client::TokenClient;
+use crate::cache::cool_down::CoolDown;
 use crate::cache::current::Current;
 use crate::cache::fault_log::StorageOperation;
+use crate::cache::quota::QuotaWatch;
 use crate::cache::refresh_ahead::RefreshAhead;
 use crate::cache::refusals::RefusalPace;
 use crate::cache::single_flight::SingleFlight;
 use crate::cache::storage_breaker::is_timeout;
 use crate::cache::{FlightResult, Miss, Purpose, refuses_client};
-use crate::error::Error;
+use crate::endpoint::quota::QuotaReport;
+use crate::error::{Error, QuotaScope};
 use crate::grant::Grant;
-use crate::stats::{Counters, count};
+use crate::stats::{Counters, Stats, count};
 use crate::storage::{StorageError, StorageKey};
 use crate::time::{UnixNanos, http_date, unix_seconds};
 
@@ -41,6 +44,11 @@ pub(crate) struct Slot {
     /// While the API refuses even the tokens replays get: the pace of new tokens.
     pub(crate) refusals: RefusalPace,
     pub(crate) counters: Counters,
+    /// This grant's own cool-down, besides the client's: its organization's spent quota, or a
+    /// cool-down read from the storage under its key.
+    pub(super) cool_down: CoolDown,
+    /// Its organization's token quota (Auth0), as last reported.
+    organization_quota: QuotaWatch,
     /// When a request last asked for this slot through the map of slots (UNIX seconds): what
     /// eviction goes by.
     last_used_s: AtomicU64,
@@ -61,6 +69,8 @@ impl Slot {
             ahead: RefreshAhead::default(),
             refusals: RefusalPace::default(),
             counters: Counters::default(),
+            cool_down: CoolDown::default(),
+            organization_quota: QuotaWatch::default(),
             last_used_s: AtomicU64::new(unix_seconds(SystemTime::now())),
             #[cfg(feature = "metrics")]
             metrics: std::sync::OnceLock::new(),
@@ -152,7 +162,7 @@ impl Slot {
         seen: Option<Arc<CachedToken>>,
         now: SystemTime,
     ) -> FlightResult {
-        let outcome = match self.client.cool_down.until(now) {
+        let outcome = match self.cooling_down_until(now) {
             // A fetch in flight is waiting a short rate limit out: its token is for us too.
             Some(retry_at) => match self.flight.join() {
                 Some(flight) => flight.await,
@@ -199,7 +209,7 @@ impl Slot {
     /// Starts refreshing `cached` in the background, unless a refresh runs already, a failed
     /// one asked for a pause, or the token endpoint cools down. Never waits.
     fn refresh_ahead(self: &Arc<Self>, cached: &Arc<CachedToken>, now: SystemTime) {
-        if self.client.cool_down.until(now).is_some() || !self.ahead.try_start(now) {
+        if self.cooling_down_until(now).is_some() || !self.ahead.try_start(now) {
             return;
         }
         // Outside a Tokio runtime (a caller of `token()` on another executor) there is nowhere
@@ -289,11 +299,58 @@ impl Slot {
         }
     }
 
+    /// The end of the cool-down in force at `now` for this grant: the client's or its own.
+    pub(super) fn cooling_down_until(&self, now: SystemTime) -> Option<SystemTime> {
+        self.client
+            .cool_down
+            .until(now)
+            .max(self.cool_down.until(now))
+    }
+
     pub(super) fn rate_limited(&self, retry_at: SystemTime) -> Error {
+        let now = SystemTime::now();
+        let spent_quota = if self.client.quota.is_spent_at(now) {
+            Some(QuotaScope::Client)
+        } else if self.organization_quota.is_spent_at(now) {
+            Some(QuotaScope::Organization)
+        } else {
+            None
+        };
         Error::RateLimited {
             endpoint: self.client.endpoint.display.to_string(),
             retry_at,
+            spent_quota,
         }
+    }
+
+    /// Keeps the token quotas a fetch's last answer reported: the client's, and this grant's
+    /// organization's.
+    pub(super) fn note_quota(&self, report: &QuotaReport) {
+        let now = SystemTime::now();
+        let share = self.client.settings.quota_warning;
+        if let Some(quota) = report.client {
+            self.client
+                .quota
+                .record(quota, now, share, "client", &self.grant);
+        }
+        if let Some(quota) = report.organization {
+            self.organization_quota
+                .record(quota, now, share, "organization", &self.grant);
+        }
+    }
+
+    /// Its counts, with the quotas last reported: the client's, and its organization's.
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            client_quota: self.client.quota.last().map(|(quota, _)| quota),
+            organization_quota: self.organization_quota().map(|(quota, _)| quota),
+            ..self.counters.snapshot()
+        }
+    }
+
+    /// Its organization's quota as last reported, and when.
+    pub(crate) fn organization_quota(&self) -> Option<(crate::stats::Quota, SystemTime)> {
+        self.organization_quota.last()
     }
 }
 

@@ -151,11 +151,23 @@ impl Slots {
     }
 
     /// The counts of every slot there is or was.
+    /// The counts of every slot, evicted ones included; the client's quota, and the
+    /// organization quota reported last.
     pub(crate) fn total(&self) -> Stats {
         let retired = *self.retired.lock().unwrap_or_else(PoisonError::into_inner);
-        self.read()
+        let slots = self.read();
+        let counts = slots
             .values()
-            .fold(retired, |sum, slot| sum.plus(slot.counters.snapshot()))
+            .fold(retired, |sum, slot| sum.plus(slot.counters.snapshot()));
+        Stats {
+            client_quota: self.client.quota.last().map(|(quota, _)| quota),
+            organization_quota: slots
+                .values()
+                .filter_map(|slot| slot.organization_quota())
+                .max_by_key(|(_, reported_at)| *reported_at)
+                .map(|(quota, _)| quota),
+            ..counts
+        }
     }
 
     /// The counts of each slot there is now, by grant label.
@@ -165,7 +177,7 @@ impl Slots {
             .values()
             .map(|slot| GrantStats {
                 grant: slot.grant.to_string(),
-                stats: slot.counters.snapshot(),
+                stats: slot.stats(),
             })
             .collect();
         all.sort_by(|a, b| a.grant.cmp(&b.grant));

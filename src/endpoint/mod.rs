@@ -10,6 +10,7 @@ pub(crate) mod client_assertion;
 pub(crate) mod client_auth;
 pub(crate) mod dpop;
 pub(crate) mod jwt_bearer;
+pub(crate) mod quota;
 mod response;
 pub(crate) mod retry;
 mod span;
@@ -27,9 +28,10 @@ use crate::endpoint::client_auth::ClientAuthentication;
 use crate::endpoint::dpop::header::DPOP;
 use crate::endpoint::dpop::proof::DpopProofs;
 use crate::endpoint::jwt_bearer::{BearerGrant, JWT_BEARER_GRANT};
+use crate::endpoint::quota::QuotaReport;
 use crate::endpoint::response::{parse_oauth_error, parse_token_response, read_capped};
 use crate::endpoint::retry::RateLimit;
-use crate::error::{Error, OAuthError, TokenResponseError, is_retryable_status};
+use crate::error::{Error, OAuthError, QuotaScope, TokenResponseError, is_retryable_status};
 use crate::stats::{Counters, count};
 use crate::time::http_date;
 use crate::token::{Token, TokenType};
@@ -64,6 +66,8 @@ enum Failure {
         status: StatusCode,
         oauth_error: Option<OAuthError>,
         retry_at: Option<SystemTime>,
+        /// A 429 with a spent quota bucket: `retry_at` is when the bucket resets.
+        spent_quota: Option<QuotaScope>,
     },
     Response(TokenResponseError),
     /// The request could not be made (a client assertion that would not sign).
@@ -95,13 +99,17 @@ impl Failure {
     ) -> Option<RateLimit> {
         match self {
             Failure::Status {
-                status, retry_at, ..
+                status,
+                retry_at,
+                spent_quota,
+                ..
             } => retry::rate_limit(
                 policy,
                 attempts.started_at,
                 attempts.made.saturating_sub(1),
                 *status,
                 *retry_at,
+                spent_quota.is_some(),
                 now,
             ),
             _ => None,
@@ -120,6 +128,7 @@ impl Failure {
                 status,
                 oauth_error,
                 retry_at,
+                ..
             } => Error::TokenEndpoint {
                 endpoint,
                 status,
@@ -139,6 +148,8 @@ impl Failure {
 pub(crate) struct Attempts {
     started_at: SystemTime,
     made: u32,
+    /// The token quotas the last answer reported.
+    pub(crate) quota: QuotaReport,
 }
 
 impl Attempts {
@@ -146,6 +157,7 @@ impl Attempts {
         Self {
             started_at: SystemTime::now(),
             made: 0,
+            quota: QuotaReport::default(),
         }
     }
 }
@@ -232,7 +244,7 @@ impl TokenEndpoint {
             let made = attempts.made;
             tracing::debug!(endpoint = %self.display, attempt = made, "requesting an access token");
             count(&counters.token_requests);
-            let failure = match self.attempt(form, counters).await {
+            let failure = match self.attempt(form, counters, &mut attempts.quota).await {
                 Ok(token) => return Fetched::Token(token),
                 Err(failure) => failure,
             };
@@ -248,16 +260,22 @@ impl TokenEndpoint {
                     return Fetched::AfterRateLimit(until);
                 }
                 Some(RateLimit::CoolDown(retry_at)) => {
+                    let spent_quota = match failure {
+                        Failure::Status { spent_quota, .. } => spent_quota,
+                        _ => None,
+                    };
                     tracing::warn!(
                         endpoint = %self.display,
                         attempts = made,
                         retry_at = %http_date(retry_at),
+                        quota_spent = spent_quota.is_some(),
                         error = %failure.into_error(&self.display, made),
                         "the token endpoint is rate limiting this client; no token request is sent before retry_at"
                     );
                     return Fetched::Failed(Error::RateLimited {
                         endpoint: self.display.to_string(),
                         retry_at,
+                        spent_quota,
                     });
                 }
                 None => {}
@@ -290,8 +308,13 @@ impl TokenEndpoint {
 
     /// One token request, and its answer read; sent a second time at once when the server
     /// asks for a DPoP proof with its new nonce (RFC 9449 §8), which is not a failure.
-    async fn attempt(&self, form: &str, counters: &Counters) -> Result<Token, Failure> {
-        match self.attempt_once(form).await {
+    async fn attempt(
+        &self,
+        form: &str,
+        counters: &Counters,
+        quota: &mut QuotaReport,
+    ) -> Result<Token, Failure> {
+        match self.attempt_once(form, quota).await {
             Err(Failure::Status {
                 status: StatusCode::BAD_REQUEST,
                 oauth_error: Some(error),
@@ -299,13 +322,14 @@ impl TokenEndpoint {
             }) if error.error() == "use_dpop_nonce" && self.dpop.is_some() => {
                 tracing::debug!(endpoint = %self.display, "the token endpoint asked for a DPoP nonce; asking again with it");
                 count(&counters.token_requests);
-                self.attempt_once(form).await
+                self.attempt_once(form, quota).await
             }
             other => other,
         }
     }
 
-    async fn attempt_once(&self, form: &str) -> Result<Token, Failure> {
+    /// One request and its answer; the token quotas the answer reports go to `quota`.
+    async fn attempt_once(&self, form: &str, quota: &mut QuotaReport) -> Result<Token, Failure> {
         // Expiry counts from here: the token cannot have been issued before it was asked for.
         let sent_at = SystemTime::now();
         let mut body = form.to_owned();
@@ -359,7 +383,17 @@ impl TokenEndpoint {
         if let Some(dpop) = &self.dpop {
             dpop.remember_nonce(&self.url, response.headers());
         }
-        let retry_at = retry::retry_at(status, response.headers(), SystemTime::now());
+        let now = SystemTime::now();
+        *quota = QuotaReport::from_headers(response.headers(), now);
+        let mut retry_at = retry::retry_at(status, response.headers(), now);
+        // A spent quota bucket holds until it resets, whatever else the answer says.
+        let spent_quota = match quota.spent_until(now) {
+            Some((reset, scope)) if status == StatusCode::TOO_MANY_REQUESTS => {
+                retry_at = retry_at.max(Some(reset));
+                Some(scope)
+            }
+            _ => None,
+        };
         let body = read_capped(&mut response, self.max_body_bytes)
             .await
             .map_err(Failure::Transport)?;
@@ -369,6 +403,7 @@ impl TokenEndpoint {
                 status,
                 oauth_error: body.as_deref().and_then(parse_oauth_error),
                 retry_at,
+                spent_quota,
             });
         }
         let body = body.ok_or(Failure::Response(TokenResponseError::BodyTooLarge(

@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use retry_policies::policies::ExponentialBackoff;
 use retry_policies::{Jitter, RetryDecision, RetryPolicy};
 
+use crate::endpoint::quota::LONGEST_QUOTA_WAIT;
 use crate::error::is_tls_failure;
 
 /// The retry policy used when none is configured: 3 retries, 100 ms doubling up to 10 s, with
@@ -70,17 +71,25 @@ pub(crate) enum RateLimit {
 /// What an answer with `status` and `retry_at` ([`retry_at`]) asks of the fetch that got it,
 /// after `past_retries` retries since `started_at`, when it is a rate limit: a 429, or a 503
 /// that names a time to come back. `None` for any other answer, or a time already past.
+///
+/// A 429 with a spent quota bucket (`quota_spent`, `retry_at` its reset) is never waited out
+/// and holds until the reset, however far off, up to a day: asking before then is refused.
 pub(crate) fn rate_limit(
     policy: &ExponentialBackoff,
     started_at: SystemTime,
     past_retries: u32,
     status: StatusCode,
     retry_at: Option<SystemTime>,
+    quota_spent: bool,
     now: SystemTime,
 ) -> Option<RateLimit> {
     let rate_limited =
         status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
     let at = retry_at.filter(|at| rate_limited && *at > now)?;
+    if quota_spent {
+        let longest = now.checked_add(LONGEST_QUOTA_WAIT).unwrap_or(at);
+        return Some(RateLimit::CoolDown(at.min(longest)));
+    }
     let longest = now.checked_add(policy.max_retry_interval).unwrap_or(at);
     let attempt_left = matches!(
         policy.should_retry(started_at, past_retries),
@@ -203,7 +212,7 @@ mod tests {
             .build_with_max_retries(1);
         let limit = |status: u16, retry_at, past_retries| {
             let status = StatusCode::from_u16(status).unwrap();
-            rate_limit(&policy, now, past_retries, status, retry_at, now)
+            rate_limit(&policy, now, past_retries, status, retry_at, false, now)
         };
         assert_eq!(limit(429, Some(at(2)), 0), Some(RateLimit::WaitOut(at(2))));
         assert_eq!(
@@ -225,6 +234,32 @@ mod tests {
         for other in [500, 502, 504, 408] {
             assert_eq!(limit(other, Some(at(2)), 0), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_spent_quota_holds_until_its_reset_up_to_a_day_and_is_never_waited_out() {
+        let now = SystemTime::now();
+        let at = |seconds| now + Duration::from_secs(seconds);
+        let policy = ExponentialBackoff::builder()
+            .retry_bounds(Duration::from_millis(10), Duration::from_secs(10))
+            .build_with_max_retries(3);
+        let spent = |retry_at| {
+            rate_limit(
+                &policy,
+                now,
+                0,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(retry_at),
+                true,
+                now,
+            )
+        };
+        assert_eq!(spent(at(2)), Some(RateLimit::CoolDown(at(2))));
+        assert_eq!(spent(at(3_540)), Some(RateLimit::CoolDown(at(3_540))));
+        assert_eq!(
+            spent(at(1_000_000)),
+            Some(RateLimit::CoolDown(now + LONGEST_QUOTA_WAIT))
+        );
     }
 
     #[test]

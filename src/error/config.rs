@@ -92,6 +92,12 @@ pub enum ConfigError {
          (0.25 is the last quarter); use refresh_ahead(false) to turn refreshing ahead off"
     )]
     InvalidRefreshWindow,
+    /// The quota warning is not a share of a bucket.
+    #[error(
+        "quota_warning must be a share of a quota's bucket between 0 and 1 (0.1 warns when a \
+         tenth is left; 0 never warns)"
+    )]
+    InvalidQuotaWarning,
     /// The retry policy's bounds are the wrong way round.
     #[error("token_retry: min_retry_interval is longer than max_retry_interval")]
     InvalidRetryPolicy,

@@ -5,6 +5,7 @@
 //! made printable and capped in length.
 
 mod config;
+mod hint;
 mod printable;
 mod token_response;
 
@@ -15,6 +16,8 @@ use http::StatusCode;
 
 use crate::time::http_date;
 pub use config::ConfigError;
+pub(crate) use hint::is_tls_failure;
+use hint::{hint, response_hint, transport_failure};
 pub(crate) use printable::{LONG_VALUE, SHORT_VALUE, printable, printable_without_userinfo};
 pub use token_response::{OAuthError, TokenResponseError};
 
@@ -82,22 +85,30 @@ pub enum Error {
     },
 
     /// The token endpoint said it is rate limiting this client (429, or 503 with `Retry-After`;
-    /// Auth0's `x-ratelimit-reset` counts too), and that time has not come: until `retry_at`
-    /// no token request is sent, by this middleware or, through a shared storage such as
-    /// `RedisStorage`, by any other. A token that has not yet expired is used meanwhile; this
-    /// error comes only when there is none.
+    /// Auth0's `x-ratelimit-reset` counts too), or that an Auth0 token quota is spent, and that
+    /// time has not come: until `retry_at` no token request is sent, by this middleware or,
+    /// through a shared storage such as `RedisStorage`, by any other. A token that has not yet
+    /// expired is used meanwhile; this error comes only when there is none.
     #[error(
-        "token endpoint {endpoint} is rate limiting this client until {when}; no token request \
-         is sent before then",
-        when = http_date(*retry_at)
+        "token endpoint {endpoint} is rate limiting this client until {when}{quota}; no token \
+         request is sent before then",
+        when = http_date(*retry_at),
+        quota = match spent_quota {
+            Some(QuotaScope::Client) => " (the client's token quota is spent)",
+            Some(QuotaScope::Organization) => " (the organization's token quota is spent)",
+            None => "",
+        }
     )]
     #[non_exhaustive]
     RateLimited {
         /// The token endpoint, without its query string.
         endpoint: String,
-        /// When token requests may be sent again (capped by the retry policy's
-        /// `max_retry_interval`).
+        /// When token requests may be sent again: the end of a spent quota's bucket (a day at
+        /// most), else capped by the retry policy's `max_retry_interval`.
         retry_at: SystemTime,
+        /// The Auth0 token quota that is spent, when this middleware saw the token endpoint
+        /// say so.
+        spent_quota: Option<QuotaScope>,
     },
 
     /// The token endpoint's answer holds no usable token.
@@ -131,6 +142,17 @@ pub enum Error {
         #[source]
         source: Option<Arc<dyn std::error::Error + Send + Sync>>,
     },
+}
+
+/// Whose Auth0 token quota a spent bucket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QuotaScope {
+    /// The client's own (`Auth0-Client-Quota-Limit`): every grant of the client waits.
+    Client,
+    /// The organization's (`Auth0-Organization-Quota-Limit`): the grants for that organization
+    /// wait; the client's other grants do not.
+    Organization,
 }
 
 impl Error {
@@ -218,108 +240,8 @@ fn plural(n: u32) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn transport_failure(error: &reqwest::Error) -> &'static str {
-    if error.is_timeout() {
-        "timed out"
-    } else if is_tls_failure(error) {
-        "the TLS handshake failed: is it a plain http:// server, or a certificate this client \
-         does not trust?"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() {
-        "the answer was cut short"
-    } else {
-        "the request failed"
-    }
-}
-
-/// Whether `error` is a TLS handshake that failed: a connection was made, but what came back
-/// was not TLS (a plain-HTTP server) or not a certificate this client trusts. The TLS stack
-/// reports these as an I/O error of kind `InvalidData` beneath the connect error (wrapped in
-/// another I/O error, whose `source` skips it), where a refused or reset connection is another
-/// kind.
-pub(crate) fn is_tls_failure(error: &reqwest::Error) -> bool {
-    if !error.is_connect() {
-        return false;
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let mut io = cause.downcast_ref::<std::io::Error>();
-        while let Some(inner) = io {
-            if inner.kind() == std::io::ErrorKind::InvalidData {
-                return true;
-            }
-            io = inner
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<std::io::Error>());
-        }
-        source = cause.source();
-    }
-    false
-}
-
 fn fmt_oauth_error(error: Option<&OAuthError>) -> String {
     error.map(|e| format!(": {e}")).unwrap_or_default()
-}
-
-/// What to check, for the errors a user can fix.
-fn hint(status: StatusCode, error: Option<&OAuthError>) -> &'static str {
-    match error.map(OAuthError::error) {
-        Some("invalid_client") => " — check the client id and secret, and the auth method",
-        Some("unauthorized_client") => {
-            " — the client is not allowed the client_credentials grant; check its settings on \
-             the authorization server"
-        }
-        Some("access_denied") => {
-            " — check the audience, and that the client is authorized for that API"
-        }
-        Some("invalid_scope") => " — check the requested scope",
-        Some("invalid_request") => " — check the audience, scope and extra parameters",
-        Some("invalid_grant") => {
-            " — the server refused the client_credentials grant; check the client's settings \
-             on the authorization server"
-        }
-        _ if status == StatusCode::TOO_MANY_REQUESTS => " — rate limited; try again later",
-        _ if status.is_server_error() => " — the server failed; try again later",
-        _ if status == StatusCode::NOT_FOUND => " — check the token endpoint URL",
-        _ if status.is_redirection() => {
-            " — token requests do not follow redirects; use the URL it points to as the token \
-             endpoint"
-        }
-        _ if status == StatusCode::UNAUTHORIZED => {
-            " — check the client id and secret, and the auth method"
-        }
-        _ if status == StatusCode::FORBIDDEN => {
-            " — check that the client may use the client_credentials grant and this audience"
-        }
-        _ if status == StatusCode::BAD_REQUEST => {
-            " — check the audience, scope and extra parameters"
-        }
-        _ => "",
-    }
-}
-
-/// What to check after an unusable token response.
-fn response_hint(reason: &TokenResponseError) -> &'static str {
-    match reason {
-        TokenResponseError::NotJson
-        | TokenResponseError::MissingAccessToken
-        | TokenResponseError::EmptyAccessToken
-        | TokenResponseError::NotAString(_) => {
-            " — is this URL the token endpoint? A proxy or a login page may have answered"
-        }
-        TokenResponseError::BodyTooLarge(_) => {
-            " — is this URL the token endpoint? If so, raise max_token_response_bytes"
-        }
-        TokenResponseError::UnsupportedTokenType(_) => {
-            " — this middleware sends Bearer tokens, and DPoP tokens when it has a DPoP key"
-        }
-        TokenResponseError::NotDpopBound(_) => "",
-        TokenResponseError::InvalidExpiresIn(_) | TokenResponseError::AccessTokenNotHeaderSafe => {
-            " — the authorization server is misbehaving"
-        }
-        TokenResponseError::Redirected(_) => "",
-    }
 }
 
 #[cfg(test)]
@@ -398,6 +320,7 @@ mod tests {
         let err = Error::RateLimited {
             endpoint: "https://tenant.example/oauth/token".into(),
             retry_at,
+            spent_quota: None,
         };
         assert!(err.is_retryable());
         assert_eq!(err.retry_at(), Some(retry_at));
@@ -409,8 +332,19 @@ mod tests {
         let far = Error::RateLimited {
             endpoint: "e".into(),
             retry_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4),
+            spent_quota: None,
         };
         assert!(far.to_string().contains("until a time out of range"));
+        let quota = Error::RateLimited {
+            endpoint: "e".into(),
+            retry_at,
+            spent_quota: Some(QuotaScope::Organization),
+        };
+        assert_eq!(
+            quota.to_string(),
+            "token endpoint e is rate limiting this client until Wed, 21 Oct 2015 07:28:30 GMT \
+             (the organization's token quota is spent); no token request is sent before then"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ impl ClientCredentials {
     /// API's identifier; for the Management API, `https://{domain}/api/v2/`. Auth0's
     /// rate-limit headers are honoured: after a 429, no token request is sent before
     /// `x-ratelimit-reset`; a near reset is waited out, a far one fails fast with
-    /// [`Error::RateLimited`], which tells when (its `retry_at`).
+    /// [`Error::RateLimited`], which tells when (its `retry_at`). Its token quotas are read
+    /// from every answer: a spent bucket holds token requests, fleet-wide, until it resets;
+    /// what remains is in [`stats`](ClientCredentials::stats), and a bucket running low is
+    /// warned of ([`quota_warning`](ClientCredentialsBuilder::quota_warning)).
     ///
     /// A bad `domain` is reported by [`build`](ClientCredentialsBuilder::build) as
     /// [`ConfigError::InvalidAuth0Domain`].

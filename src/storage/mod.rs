@@ -152,8 +152,9 @@ pub trait TokenStorage: Send + Sync + 'static {
     }
 
     /// Records that the token endpoint must not be called for `key` before `until` (it answered
-    /// 429, or 503 with `Retry-After`); [`try_lease`](TokenStorage::try_lease) reports it as
-    /// [`Lease::CoolingDown`] until then. The default keeps nothing.
+    /// 429, or 503 with `Retry-After`, or an Auth0 token quota is spent: up to a day ahead);
+    /// [`try_lease`](TokenStorage::try_lease) reports it as [`Lease::CoolingDown`] until then.
+    /// The default keeps nothing.
     async fn cool_down(&self, key: &str, until: SystemTime) -> Result<(), StorageError> {
         let _ = (key, until);
         Ok(())

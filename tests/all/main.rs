@@ -9,6 +9,7 @@ mod assertion_source;
 mod attach;
 #[cfg(feature = "default-tls")]
 mod auth0;
+mod auth0_quota;
 mod caching;
 mod concurrency;
 #[cfg(feature = "jwt")]

@@ -148,3 +148,51 @@ async fn the_counts_reach_the_recorder_by_themselves() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_organizations_quota_is_a_pair_of_gauges_per_bucket() {
+    let handle = prometheus();
+    let auth = MockServer::start_async().await;
+    let organization = format!("org_{}", auth.address().port());
+    auth.mock_async(|when, then| {
+        when.method("POST").path(support::TOKEN_PATH);
+        then.status(200)
+            .header("content-type", "application/json")
+            .header("auth0-client-quota-limit", "b=per_day;q=1000;r=900;t=600")
+            .header(
+                "auth0-organization-quota-limit",
+                "b=per_hour;q=20;r=7;t=600,b=per_day;q=100;r=70;t=6000",
+            )
+            .body(support::token_json("tok", Some(3600)));
+    })
+    .await;
+    let middleware = support::builder(&auth)
+        .organization(&organization)
+        .build()
+        .unwrap();
+
+    middleware.token().await.unwrap();
+    middleware.record_metrics();
+    let scrape = handle.render();
+
+    let org = format!("organization=\"{organization}\"");
+    let of = |family: &str, bucket: &str| {
+        sample(
+            &scrape,
+            family,
+            &[
+                &org,
+                "scope=\"organization\"",
+                &format!("bucket=\"{bucket}\""),
+            ],
+        )
+    };
+    assert_eq!(of("alf_token_quota_remaining", "per_hour"), Some(7.0));
+    assert_eq!(of("alf_token_quota_limit", "per_hour"), Some(20.0));
+    assert_eq!(of("alf_token_quota_remaining", "per_day"), Some(70.0));
+    assert_eq!(of("alf_token_quota_limit", "per_day"), Some(100.0));
+    assert!(
+        scrape.contains("alf_token_quota_remaining{") && scrape.contains("scope=\"client\""),
+        "{scrape}"
+    );
+}

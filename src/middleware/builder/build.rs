@@ -109,6 +109,7 @@ impl ClientCredentialsBuilder {
                 },
                 lease_ttl: self.refresh_lease_ttl,
                 max_lifetime: self.max_token_lifetime,
+                quota_warning: self.quota_warning,
             },
             self.client_id,
             thumbprint,

@@ -116,6 +116,9 @@ impl ClientCredentialsBuilder {
         {
             return Err(ConfigError::InvalidRefreshWindow.into());
         }
+        if !(0.0..=1.0).contains(&self.quota_warning) {
+            return Err(ConfigError::InvalidQuotaWarning.into());
+        }
         if let Some(ttl) = self.refresh_lease_ttl
             && (ttl < Duration::from_millis(1) || ttl > MAX_REFRESH_LEASE_TTL)
         {

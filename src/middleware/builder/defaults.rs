@@ -33,6 +33,10 @@ impl ClientCredentialsBuilder {
     /// [`refresh_window`](Self::refresh_window) says otherwise.
     pub const DEFAULT_REFRESH_WINDOW: f64 = cached_token::DEFAULT_REFRESH_WINDOW;
 
+    /// The share of a token quota's bucket under which it is warned of, unless
+    /// [`quota_warning`](Self::quota_warning) says otherwise.
+    pub const DEFAULT_QUOTA_WARNING: f64 = 0.1;
+
     /// How long a refresh lease lasts unless [`refresh_lease_ttl`](Self::refresh_lease_ttl)
     /// says otherwise: long enough for a token request and a retry or two; a holder that dies
     /// delays the others this much.

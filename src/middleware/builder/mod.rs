@@ -57,6 +57,7 @@ pub struct ClientCredentialsBuilder {
     allow_insecure_http: bool,
     max_token_response_bytes: usize,
     refresh_window: Option<f64>,
+    quota_warning: f64,
     refresh_lease_ttl: Option<Duration>,
     only_for: Vec<String>,
     attach_when: Option<Predicate>,
@@ -121,6 +122,7 @@ impl ClientCredentialsBuilder {
             allow_insecure_http: false,
             max_token_response_bytes: Self::DEFAULT_MAX_TOKEN_RESPONSE_BYTES,
             refresh_window: Some(Self::DEFAULT_REFRESH_WINDOW),
+            quota_warning: Self::DEFAULT_QUOTA_WARNING,
             refresh_lease_ttl: Some(Self::DEFAULT_REFRESH_LEASE_TTL),
             only_for: Vec::new(),
             attach_when: None,
@@ -353,6 +355,17 @@ impl ClientCredentialsBuilder {
         self
     }
 
+    /// The share of an Auth0 token quota's bucket under which a `warn` event says it runs low,
+    /// once per bucket and period: default [0.1](Self::DEFAULT_QUOTA_WARNING), a tenth; 0 for
+    /// none. Must be between 0 and 1. The quotas are read from every answer of the token
+    /// endpoint (`Auth0-Client-Quota-Limit`, `Auth0-Organization-Quota-Limit`) and shown in
+    /// [`stats`](crate::ClientCredentials::stats); a spent bucket holds token requests until
+    /// it resets, whatever this share.
+    pub fn quota_warning(mut self, share: f64) -> Self {
+        self.quota_warning = share;
+        self
+    }
+
     /// Whether to take the storage's refresh lease before calling the token endpoint (default:
     /// on). With a storage that keeps leases (`RedisStorage`, or a
     /// [`MemoryStorage`](crate::MemoryStorage) shared by several middlewares), only the holder calls the token
@@ -414,6 +427,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("max_token_response_bytes", &self.max_token_response_bytes)
             .field("refresh_window", &self.refresh_window)
+            .field("quota_warning", &self.quota_warning)
             .field("refresh_lease_ttl", &self.refresh_lease_ttl)
             .field("only_for", &self.only_for)
             .field(
