@@ -19,6 +19,7 @@ pub(crate) const RESERVED_PARAMS: &[&str] = &[
     "scope",
     "client_assertion",
     "client_assertion_type",
+    "assertion",
 ];
 
 /// The longest label shown: enough for an audience, an organization and a scope.

@@ -207,8 +207,18 @@ async fn the_crate_signs_the_assertion_with_its_key() {
     let auth = MockServer::start_async().await;
     let (endpoint, calls) = VerifyingEndpoint::on(&auth).await;
     let key = reqwest_alf::PrivateKey::from_pem(RSA_PRIVATE).unwrap();
+    let assertion = JwtBearer::signed("bob", key);
+    let shown = format!("{assertion:?}");
+    assert!(
+        shown.contains("bob") && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("PRIVATE KEY") && !shown.contains("MII"),
+        "{shown}"
+    );
 
-    let token = builder(&auth, JwtBearer::signed("bob", key))
+    let token = builder(&auth, assertion)
         .build()
         .unwrap()
         .token()

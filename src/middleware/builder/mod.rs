@@ -188,8 +188,8 @@ impl ClientCredentialsBuilder {
     /// Adds a form parameter to every token request, e.g. `resource` for RFC 8707 servers.
     ///
     /// The parameters the crate sets itself (`grant_type`, `client_id`, `client_secret`,
-    /// `audience`, `scope`, `client_assertion*`) are refused at build time: use the options
-    /// named after them.
+    /// `audience`, `scope`, `client_assertion*`, `assertion`) are refused at build time: use
+    /// the options named after them.
     pub fn extra_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.grant = self.grant.extra_param(name, value);
         self
