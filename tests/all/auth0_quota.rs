@@ -460,3 +460,50 @@ async fn sixteen_instances_on_one_redis_server_wait_for_a_spent_bucket_together(
     assert_eq!(fake.refused(), 1);
     assert_eq!(uses.of("token-1"), 16);
 }
+
+#[tokio::test]
+async fn a_valid_token_keeps_serving_while_the_quota_is_spent() {
+    let (auth, api) = (
+        MockServer::start_async().await,
+        MockServer::start_async().await,
+    );
+    let fake = FakeAuth0::start(
+        &auth,
+        vec![Bucket::daily(50, 0, Duration::from_secs(43_200))],
+    )
+    .await;
+    let uses = support::api_counting_by_token(&api).await;
+    // Another instance's token, in its refresh window: this one tries to refresh it ahead.
+    let middleware = builder(&auth)
+        .storage(support::Seeded {
+            inner: reqwest_alf::MemoryStorage::new(),
+            seed: support::token_in_its_refresh_window("shared"),
+        })
+        .build()
+        .unwrap();
+    let client = support::client(middleware.clone());
+
+    // The first request reads the token from the storage; the second, from memory, finds it
+    // in its refresh window and starts the refresh.
+    for _ in 0..2 {
+        let response = client.get(api.url("/fruits")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    support::eventually("the refresh ahead meets the spent quota", async || {
+        fake.refused() == 1
+    })
+    .await;
+    for _ in 0..10 {
+        let response = client.get(api.url("/fruits")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    assert_eq!(uses.of("shared"), 12);
+    assert_eq!(
+        fake.refused(),
+        1,
+        "not asked again while the bucket is spent"
+    );
+    assert_eq!(fake.issued(), 0);
+    assert_eq!(middleware.stats().rate_limited, 0, "no request was refused");
+}
