@@ -4,32 +4,14 @@
 use std::time::Duration;
 
 use httpmock::MockServer;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use reqwest_alf::{
     AssertionError, AssertionRequest, AssertionSource, AuthMethod, ClientAssertionSource,
     ClientCredentials, Error,
 };
 
-use crate::support::assertion::{
-    RSA_PRIVATE, RSA_PUBLIC, field, recording_token_endpoint, verified,
-};
+use crate::support::assertion::{Kms, RSA_PUBLIC, field, recording_token_endpoint, verified};
 use crate::support::{self, alf_error, logs};
-
-/// Signs the claims it is given with a key of its own, as a KMS would.
-struct Kms;
-
-#[async_trait::async_trait]
-impl ClientAssertionSource for Kms {
-    async fn assertion(&self, request: &AssertionRequest) -> Result<String, AssertionError> {
-        let claims: serde_json::Value = serde_json::from_str(request.claims())?;
-        let key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes())?;
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::RS256),
-            &claims,
-            &key,
-        )?)
-    }
-}
 
 /// A source that fails, never answers, or answers with something that is not a JWT.
 enum Broken {

@@ -13,7 +13,7 @@ use reqwest_alf::{
     ClientCredentials, ClientCredentialsBuilder, ConfigError, Error, JwtBearer,
 };
 
-use crate::support::assertion::{EC_PRIVATE, RSA_PRIVATE, RSA_PUBLIC, field, fields};
+use crate::support::assertion::{EC_PRIVATE, Kms, RSA_PRIVATE, RSA_PUBLIC, field, fields};
 use crate::support::{self, alf_error, json_response, token_json};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -138,22 +138,6 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Signs the claims the crate gives it with the RSA key, as a KMS would.
-struct Kms;
-
-#[async_trait::async_trait]
-impl ClientAssertionSource for Kms {
-    async fn assertion(&self, request: &AssertionRequest) -> Result<String, AssertionError> {
-        let claims: serde_json::Value = serde_json::from_str(request.claims())?;
-        let key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes())?;
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::RS256),
-            &claims,
-            &key,
-        )?)
     }
 }
 

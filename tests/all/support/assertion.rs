@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use httpmock::{HttpMockRequest, Mock, MockServer};
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use reqwest_alf::{AssertionError, AssertionRequest, ClientAssertionSource};
 use url::form_urlencoded;
 
 use super::{TOKEN_PATH, json_response, token_json};
@@ -76,4 +77,20 @@ pub fn verified(
     let data = jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation)
         .expect("a valid client assertion");
     (data.header, data.claims)
+}
+
+/// Signs the claims the crate gives it with `RSA_PRIVATE` (RS256), as a KMS would.
+pub struct Kms;
+
+#[async_trait::async_trait]
+impl ClientAssertionSource for Kms {
+    async fn assertion(&self, request: &AssertionRequest) -> Result<String, AssertionError> {
+        let claims: serde_json::Value = serde_json::from_str(request.claims())?;
+        let key = EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes())?;
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &key,
+        )?)
+    }
 }
