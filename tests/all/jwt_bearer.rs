@@ -223,40 +223,6 @@ async fn the_crate_signs_the_assertion_with_its_key() {
 }
 
 #[tokio::test]
-async fn an_assertion_the_server_cannot_verify_gets_no_token_and_nothing_is_sent() {
-    let (auth, api) = (
-        MockServer::start_async().await,
-        MockServer::start_async().await,
-    );
-    let audience = auth.url(support::TOKEN_PATH);
-    let forged = TempFile::holding(&assertion("alice", &audience, EC_PRIVATE, "1"));
-    let (endpoint, calls) = VerifyingEndpoint::on(&auth).await;
-    let never = support::api_counting_all(&api).await;
-    let client = support::client(
-        builder(&auth, JwtBearer::from_file("alice", &forged.0))
-            .build()
-            .unwrap(),
-    );
-
-    let error = client.get(api.url("/fruits")).send().await.unwrap_err();
-
-    match alf_error(&error) {
-        Error::TokenEndpoint {
-            status,
-            oauth_error,
-            ..
-        } => {
-            assert_eq!(status.as_u16(), 400);
-            assert_eq!(oauth_error.as_ref().unwrap().error(), "invalid_grant");
-        }
-        other => panic!("expected the token endpoint's refusal, got {other:?}"),
-    }
-    calls.assert_calls_async(1).await;
-    never.assert_calls_async(0).await;
-    assert_eq!(endpoint.issued.load(Ordering::SeqCst), 0);
-}
-
-#[tokio::test]
 async fn a_rotated_file_is_read_again_when_the_token_is_renewed() {
     let (auth, api) = (
         MockServer::start_async().await,
@@ -290,30 +256,66 @@ async fn a_rotated_file_is_read_again_when_the_token_is_renewed() {
     accepted.assert_calls_async(1).await;
 }
 
-#[tokio::test]
-async fn an_assertion_about_another_subject_is_refused_and_nothing_is_sent() {
+/// One API request by "alice"'s middleware whose assertion file holds what `write` makes for
+/// the token endpoint's URL: its error, the file's path, and the calls the token endpoint (a
+/// verifying one) and the API got.
+async fn alices_failed_request(
+    write: impl FnOnce(&str) -> String,
+) -> (reqwest_middleware::Error, String, usize, usize) {
     let (auth, api) = (
         MockServer::start_async().await,
         MockServer::start_async().await,
     );
-    let audience = auth.url(support::TOKEN_PATH);
-    let bobs = TempFile::holding(&assertion("bob", &audience, RSA_PRIVATE, "1"));
-    let (_, calls) = VerifyingEndpoint::on(&auth).await;
+    let file = TempFile::holding(&write(&auth.url(support::TOKEN_PATH)));
+    let (endpoint, calls) = VerifyingEndpoint::on(&auth).await;
     let never = support::api_counting_all(&api).await;
     let client = support::client(
-        builder(&auth, JwtBearer::from_file("alice", &bobs.0))
+        builder(&auth, JwtBearer::from_file("alice", &file.0))
             .build()
             .unwrap(),
     );
 
     let error = client.get(api.url("/fruits")).send().await.unwrap_err();
 
+    assert_eq!(endpoint.issued.load(Ordering::SeqCst), 0);
+    (
+        error,
+        file.0.display().to_string(),
+        calls.calls_async().await,
+        never.calls_async().await,
+    )
+}
+
+#[tokio::test]
+async fn an_assertion_the_server_cannot_verify_gets_no_token_and_nothing_is_sent() {
+    let (error, _, token_calls, api_calls) =
+        alices_failed_request(|audience| assertion("alice", audience, EC_PRIVATE, "1")).await;
+
+    match alf_error(&error) {
+        Error::TokenEndpoint {
+            status,
+            oauth_error,
+            ..
+        } => {
+            assert_eq!(status.as_u16(), 400);
+            assert_eq!(oauth_error.as_ref().unwrap().error(), "invalid_grant");
+        }
+        other => panic!("expected the token endpoint's refusal, got {other:?}"),
+    }
+    assert_eq!((token_calls, api_calls), (1, 0));
+}
+
+#[tokio::test]
+async fn an_assertion_about_another_subject_is_refused_and_nothing_is_sent() {
+    let (error, path, token_calls, api_calls) =
+        alices_failed_request(|audience| assertion("bob", audience, RSA_PRIVATE, "1")).await;
+
     match alf_error(&error) {
         Error::ClientAssertion {
             kind, from, reason, ..
         } => {
             assert_eq!(*kind, "JWT bearer grant's assertion");
-            assert_eq!(from, &format!("the file {}", bobs.0.display()));
+            assert_eq!(from, &format!("the file {path}"));
             assert_eq!(
                 *reason,
                 "is about another subject (`sub`) than the one configured"
@@ -321,8 +323,7 @@ async fn an_assertion_about_another_subject_is_refused_and_nothing_is_sent() {
         }
         other => panic!("expected an assertion error, got {other:?}"),
     }
-    calls.assert_calls_async(0).await;
-    never.assert_calls_async(0).await;
+    assert_eq!((token_calls, api_calls), (0, 0));
 }
 
 #[test]
