@@ -13,7 +13,9 @@ use reqwest_alf::{
     ClientCredentials, ClientCredentialsBuilder, ConfigError, Error, JwtBearer,
 };
 
-use crate::support::assertion::{EC_PRIVATE, Kms, RSA_PRIVATE, RSA_PUBLIC, field, fields};
+use crate::support::assertion::{
+    EC_PRIVATE, Kms, RSA_PRIVATE, RSA_PUBLIC, assertion_refusal, field, fields,
+};
 use crate::support::{self, alf_error, json_response, token_json};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -310,19 +312,13 @@ async fn an_assertion_about_another_subject_is_refused_and_nothing_is_sent() {
     let (error, path, token_calls, api_calls) =
         alices_failed_request(|audience| assertion("bob", audience, RSA_PRIVATE, "1")).await;
 
-    match alf_error(&error) {
-        Error::ClientAssertion {
-            kind, from, reason, ..
-        } => {
-            assert_eq!(*kind, "JWT bearer grant's assertion");
-            assert_eq!(from, &format!("the file {path}"));
-            assert_eq!(
-                *reason,
-                "is about another subject (`sub`) than the one configured"
-            );
-        }
-        other => panic!("expected an assertion error, got {other:?}"),
-    }
+    let (kind, from, reason) = assertion_refusal(&error);
+    assert_eq!(kind, "JWT bearer grant's assertion");
+    assert_eq!(from, format!("the file {path}"));
+    assert_eq!(
+        reason,
+        "is about another subject (`sub`) than the one configured"
+    );
     assert_eq!((token_calls, api_calls), (0, 0));
 }
 

@@ -94,3 +94,21 @@ impl ClientAssertionSource for Kms {
         )?)
     }
 }
+
+/// What a refused assertion's error says: which assertion, where it was to come from, and
+/// what went wrong. Panics unless it is `Error::ClientAssertion`, or if the error, shown in any
+/// form, holds `s3cr3t` (what the tests' bad assertions hold).
+pub fn assertion_refusal(
+    error: &reqwest_middleware::Error,
+) -> (&'static str, String, &'static str) {
+    assert!(
+        !format!("{error} {error:?}").contains("s3cr3t"),
+        "{error:?}"
+    );
+    match super::alf_error(error) {
+        reqwest_alf::Error::ClientAssertion {
+            kind, from, reason, ..
+        } => (*kind, from.clone(), *reason),
+        other => panic!("expected an assertion error, got {other:?}"),
+    }
+}
