@@ -52,8 +52,8 @@ pub(super) fn hint(status: StatusCode, error: Option<&OAuthError>) -> &'static s
     match error.map(OAuthError::error) {
         Some("invalid_client") => " — check the client id and secret, and the auth method",
         Some("unauthorized_client") => {
-            " — the client is not allowed the client_credentials grant; check its settings on \
-             the authorization server"
+            " — the client is not allowed this grant type (client_credentials, or the JWT \
+             bearer grant); check its settings on the authorization server"
         }
         Some("access_denied") => {
             " — check the audience, and that the client is authorized for that API"
@@ -61,8 +61,9 @@ pub(super) fn hint(status: StatusCode, error: Option<&OAuthError>) -> &'static s
         Some("invalid_scope") => " — check the requested scope",
         Some("invalid_request") => " — check the audience, scope and extra parameters",
         Some("invalid_grant") => {
-            " — the server refused the client_credentials grant; check the client's settings \
-             on the authorization server"
+            " — the server refused the grant; check the client's settings on the \
+             authorization server, and a JWT bearer assertion's signature, issuer, audience and \
+             lifetime"
         }
         _ if status == StatusCode::TOO_MANY_REQUESTS => " — rate limited; try again later",
         _ if status.is_server_error() => " — the server failed; try again later",

@@ -301,6 +301,11 @@ async fn an_assertion_the_server_cannot_verify_gets_no_token_and_nothing_is_sent
         } => {
             assert_eq!(status.as_u16(), 400);
             assert_eq!(oauth_error.as_ref().unwrap().error(), "invalid_grant");
+            let message = alf_error(&error).to_string();
+            assert!(
+                message.contains("a JWT bearer assertion's signature"),
+                "{message}"
+            );
         }
         other => panic!("expected the token endpoint's refusal, got {other:?}"),
     }
