@@ -29,7 +29,9 @@
 //!
 //! For an Auth0 tenant, [`ClientCredentials::auth0`] sets the token endpoint, client
 //! authentication and default lifetime from the domain; `AuthMethod::PrivateKeyJwt` (feature `jwt`) signs
-//! each token request with a private key instead of sending a secret.
+//! each token request with a private key instead of sending a secret. With no secret at all, a
+//! workload's identity token is the client assertion ([`AuthMethod::ClientAssertionFile`], or
+//! a KMS through [`ClientAssertionSource`]), or the grant itself ([`JwtBearer`]).
 //!
 //! One middleware serves many APIs and Auth0 organizations, a token per [`Grant`]: by API with
 //! [`route`](ClientCredentialsBuilder::route), or per request:
