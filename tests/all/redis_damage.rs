@@ -121,7 +121,7 @@ async fn a_shared_cool_down_holds_until_its_end_and_no_longer_however_long_its_k
     let calls_before = fleet.calls.get();
     // Longer than the retry policy's longest wait (as a spent quota's reset is), and kept
     // alive far longer by its TTL.
-    let until = SystemTime::now() + Duration::from_secs(3);
+    let until = SystemTime::now() + Duration::from_secs(10);
     fleet
         .plant(
             &format!("{}:cooldown", fleet.key),
