@@ -109,6 +109,8 @@ pub(crate) fn record_fetch(slot: &Slot, outcome: &'static str, took: Duration) {
 /// Mirrors every slot's counts, and the gauges, to the recorder.
 pub(crate) fn mirror(slots: &Slots) {
     let now = SystemTime::now();
+    let client = slots.client();
+    let host = client.endpoint.url.host_str().unwrap_or_default();
     for slot in slots.all() {
         let handles = slot.metrics.get_or_init(|| SlotMetrics::new(&slot));
         let stats = slot.counters.snapshot();
@@ -124,28 +126,20 @@ pub(crate) fn mirror(slots: &Slots) {
         if let (Some((quota, _)), Some(organization)) =
             (slot.organization_quota(), slot.grant.organization_param())
         {
-            quota_gauges(&slot, "organization", organization, &quota);
+            quota_gauges(host, "organization", organization, &quota);
         }
     }
-    let client = slots.client();
-    let host = client
-        .endpoint
-        .url
-        .host_str()
-        .unwrap_or_default()
-        .to_owned();
-    if let (Some((quota, _)), Some(slot)) = (client.quota.last(), slots.all().first()) {
-        quota_gauges(slot, "client", "", &quota);
+    if let Some((quota, _)) = client.quota.last() {
+        quota_gauges(host, "client", "", &quota);
     }
     let open = !client.breaker.allows(now);
-    metrics::gauge!(name::STORAGE_BREAKER_OPEN, "token_endpoint" => host)
+    metrics::gauge!(name::STORAGE_BREAKER_OPEN, "token_endpoint" => host.to_owned())
         .set(f64::from(u8::from(open)));
 }
 
 /// The limit and the remaining tokens of each of `quota`'s buckets, labelled with the token
-/// endpoint's host (`slot`'s), whose quota it is, the organization and the bucket.
-fn quota_gauges(slot: &Slot, scope: &'static str, organization: &str, quota: &Quota) {
-    let host = slot.client.endpoint.url.host_str().unwrap_or_default();
+/// endpoint's host, whose quota it is, the organization and the bucket.
+fn quota_gauges(host: &str, scope: &'static str, organization: &str, quota: &Quota) {
     for (bucket, state) in quota.buckets() {
         let labels = [
             Label::new("token_endpoint", host.to_owned()),
